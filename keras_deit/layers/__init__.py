@@ -1,0 +1,22 @@
+"""The building blocks of DeiT, one concept per module, on `keras.ops` only."""
+
+from keras_deit.layers.attention import MultiHeadSelfAttention
+from keras_deit.layers.drop_path import DropPath
+from keras_deit.layers.encoder_block import EncoderBlock
+from keras_deit.layers.image_normalization import ImageNormalization
+from keras_deit.layers.mlp import Mlp
+from keras_deit.layers.patch_embedding import PatchEmbedding
+from keras_deit.layers.position_embedding import PositionEmbedding, resize_position_embedding
+from keras_deit.layers.tokens import PrefixTokens
+
+__all__ = [
+    "DropPath",
+    "EncoderBlock",
+    "ImageNormalization",
+    "Mlp",
+    "MultiHeadSelfAttention",
+    "PatchEmbedding",
+    "PositionEmbedding",
+    "PrefixTokens",
+    "resize_position_embedding",
+]

@@ -1,0 +1,39 @@
+"""keras_deit: DeiT (distillation through attention) for Keras 3 and TensorFlow."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="keras_deit",
+    version="0.1.0",
+    description="DeiT for Keras 3 / TensorFlow: official architecture and weights, "
+    "distillation training, TF Serving export.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["keras_deit", "keras_deit.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        # Either TensorFlow build satisfies the runtime: the GPU/TPU `tensorflow`
+        # wheel or the CPU-only `tensorflow-cpu` (what this repository's CI uses).
+        # The check lives in keras_deit/__init__.py because pip cannot say "one of".
+        "keras>=3.10",
+        "numpy",
+        "safetensors",
+        "scikit-learn",
+    ],
+    extras_require={
+        "tf": ["tensorflow>=2.21"],
+        "tf-cpu": ["tensorflow-cpu>=2.21"],
+        # timm is the numerical reference of the tests and benchmarks only.
+        # torch/torchvision pinned: the pair that installs from this machine's disk.
+        "test": [
+            "pytest",
+            "torch==2.14.1",
+            "torchvision==0.29.1",
+            "timm",
+            "jax",
+        ],
+        # Peers measured beside keras_deit in benchmarks/.
+        "bench": ["keras-hub"],
+    },
+    entry_points={"console_scripts": ["keras-deit=keras_deit.cli:main"]},
+)
