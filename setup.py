@@ -12,9 +12,10 @@ setup(
     packages=find_packages(include=["keras_deit", "keras_deit.*"]),
     python_requires=">=3.10",
     install_requires=[
-        # Either TensorFlow build satisfies the runtime: the GPU/TPU `tensorflow`
-        # wheel or the CPU-only `tensorflow-cpu` (what this repository's CI uses).
-        # The check lives in keras_deit/__init__.py because pip cannot say "one of".
+        # TensorFlow comes from an extra because pip cannot say "one of": the GPU/TPU
+        # `tensorflow` wheel ([tf]) or the CPU-only `tensorflow-cpu` ([tf-cpu], what CI
+        # uses). Models and losses run on any Keras backend; tf.data input,
+        # tf.distribute and SavedModel export need TensorFlow.
         "keras>=3.10",
         "numpy",
         "safetensors",

@@ -1,0 +1,1 @@
+"""Sub-commands of the `keras-deit` console script (see keras_deit/cli.py)."""

@@ -1,0 +1,142 @@
+"""The DeiT layers: config round trips, and each layer against a NumPy computation."""
+
+import keras
+import numpy as np
+import pytest
+from scipy.special import erf
+
+from keras_deit import layers
+
+RNG = np.random.default_rng(0)
+
+
+def tokens(batch=2, length=5, width=8):
+    return RNG.normal(size=(batch, length, width)).astype("float32")
+
+
+LAYER_CASES = [
+    (layers.PatchEmbedding(patch_size=4, embed_dim=8), np.zeros((2, 8, 12, 3), "float32")),
+    (layers.PrefixTokens(distill=True), tokens()),
+    (layers.PositionEmbedding(grid_size=(2, 2), num_prefix_tokens=1), tokens()),
+    (layers.MultiHeadSelfAttention(num_heads=2), tokens()),
+    (layers.Mlp(hidden_dim=16), tokens()),
+    (layers.DropPath(rate=0.2, seed=3), tokens()),
+    (layers.EncoderBlock(num_heads=2, mlp_ratio=2.0, drop_path_rate=0.1, seed=1), tokens()),
+    (layers.ImageNormalization(), np.zeros((1, 2, 2, 3), "float32")),
+]
+
+
+@pytest.mark.parametrize("layer, inputs", LAYER_CASES, ids=lambda case: type(case).__name__)
+def test_from_config_round_trip_gives_same_layer_and_outputs(layer, inputs):
+    expected = np.asarray(layer(inputs))
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    clone.build(inputs.shape)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(np.asarray(clone(inputs)), expected)
+    # The registered name is what .keras files store; safe-mode loading resolves it.
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert serialized["registered_name"] == f"keras_deit>{type(layer).__name__}"
+
+
+def test_patch_embedding_equals_numpy_patch_projection():
+    layer = layers.PatchEmbedding(patch_size=4, embed_dim=6)
+    images = RNG.normal(size=(2, 8, 12, 3)).astype("float32")
+    out = np.asarray(layer(images))
+    kernel, bias = (np.asarray(w) for w in layer.proj.weights)
+    # Row-major patches, each flattened (row, col, channel) to match the conv kernel.
+    patches = images.reshape(2, 2, 4, 3, 4, 3).transpose(0, 1, 3, 2, 4, 5).reshape(2, 6, 48)
+    expected = patches @ kernel.reshape(48, 6) + bias
+    assert out.shape == (2, 6, 6)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def numpy_attention(x, qkv_w, qkv_b, proj_w, proj_b, heads):
+    batch, length, width = x.shape
+    head_dim = width // heads
+    qkv = (x @ qkv_w + qkv_b).reshape(batch, length, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
+    q, k, v = qkv
+    logits = q @ k.transpose(0, 1, 3, 2) * head_dim**-0.5
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, width)
+    return context @ proj_w + proj_b, probs
+
+
+def test_attention_equals_numpy_and_both_paths_agree():
+    layer = layers.MultiHeadSelfAttention(num_heads=2)
+    x = tokens(width=8)
+    layer.build(x.shape)
+    for weight in layer.weights:  # random biases too, so a bias mix-up shows
+        weight.assign(RNG.normal(size=weight.shape).astype("float32") * 0.3)
+    expected, expected_probs = numpy_attention(x, *(np.asarray(w) for w in layer.weights), heads=2)
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, atol=1e-5)
+    output, scores = layer(x, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(output), expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(scores), expected_probs, atol=1e-6)
+
+
+def test_attention_softmax_stays_float32_under_mixed_precision():
+    layer = layers.MultiHeadSelfAttention(num_heads=2, dtype="mixed_bfloat16")
+    x = tokens(width=8)
+    output, scores = layer(x, return_attention_scores=True)
+    assert scores.dtype == "float32"
+    assert output.dtype == "bfloat16"
+
+
+def test_mlp_uses_exact_erf_gelu():
+    layer = layers.Mlp(hidden_dim=16)
+    x = tokens(width=8) * 3
+    layer.build(x.shape)
+    w1, b1, w2, b2 = (np.asarray(w) for w in layer.weights)
+    hidden = x @ w1 + b1
+    expected = (0.5 * hidden * (1 + erf(hidden / np.sqrt(2)))) @ w2 + b2
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, atol=1e-5)
+
+
+def test_drop_path_drops_whole_samples_at_the_rate_and_keeps_the_mean():
+    layer = layers.DropPath(rate=0.3, seed=0)
+    x = np.ones((4000, 3, 2), "float32")
+    out = np.asarray(layer(x, training=True))
+    per_sample = out.reshape(4000, -1)
+    assert np.all(per_sample.min(1) == per_sample.max(1))  # one draw per sample
+    kept = per_sample[:, 0] > 0
+    np.testing.assert_allclose(per_sample[kept, 0], 1 / 0.7, rtol=1e-6)
+    assert abs(kept.mean() - 0.7) < 0.03  # binomial std at n=4000 is 0.007
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+
+
+def test_encoder_block_equals_pre_norm_equation():
+    block = layers.EncoderBlock(num_heads=2, mlp_ratio=2.0)
+    x = tokens(width=8)
+    block.build(x.shape)
+
+    def layer_norm(values, norm):
+        gamma, beta = (np.asarray(w) for w in norm.weights)
+        mean, var = values.mean(-1, keepdims=True), values.var(-1, keepdims=True)
+        return (values - mean) / np.sqrt(var + 1e-6) * gamma + beta
+
+    attn = np.asarray(block.attn(layer_norm(x, block.norm1)))
+    y = x + attn
+    expected = y + np.asarray(block.mlp(layer_norm(y, block.norm2)))
+    np.testing.assert_allclose(np.asarray(block(x)), expected, atol=1e-5)
+
+
+def test_image_normalization_equals_torchvision_arithmetic():
+    images = RNG.uniform(0, 255, (2, 3, 3, 3)).astype("float32")
+    mean = np.array([0.485, 0.456, 0.406], "float32")
+    std = np.array([0.229, 0.224, 0.225], "float32")
+    np.testing.assert_allclose(
+        np.asarray(layers.ImageNormalization()(images)), (images / 255 - mean) / std, atol=1e-6
+    )
+
+
+def test_patch_embedding_rejects_indivisible_images():
+    with pytest.raises(ValueError, match="not divisible by patch_size 16"):
+        layers.PatchEmbedding(patch_size=16, embed_dim=8).build((None, 200, 224, 3))
+
+
+def test_attention_rejects_heads_that_do_not_divide_width():
+    with pytest.raises(ValueError, match="embed_dim 10 is not divisible by num_heads 3"):
+        layers.MultiHeadSelfAttention(num_heads=3).build((None, 4, 10))
