@@ -55,16 +55,16 @@ def run_demo(output_dir, epochs=30, seed=0, verbose=1):
     keras.utils.set_random_seed(seed)
     x_train, x_test, y_train, y_test = digits_images(seed)
     model = keras_deit.DeiT(
-        image_size=DEMO_IMAGE_SIZE, patch_size=4, embed_dim=64, depth=4, num_heads=4,
+        image_size=DEMO_IMAGE_SIZE, patch_size=8, embed_dim=64, depth=4, num_heads=4,
         distill=True, num_classes=10, drop_path_rate=0.1, seed=seed, name="deit_digits",
     )
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=0.05),
+        optimizer=keras.optimizers.AdamW(learning_rate=2e-3, weight_decay=0.05),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     start = time.perf_counter()
-    model.fit(x_train, y_train, batch_size=64, epochs=epochs, verbose=verbose)
+    model.fit(x_train, y_train, batch_size=32, epochs=epochs, verbose=verbose)
     seconds = time.perf_counter() - start
     accuracies = head_accuracies(model, x_test, y_test)
 
