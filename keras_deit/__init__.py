@@ -7,9 +7,43 @@ model = keras_deit.DeiTSmall(distill=True)
 ```
 """
 
-from keras_deit import layers
+from keras_deit import layers, teachers
 from keras_deit.models import DeiT, DeiTBase, DeiTSmall, DeiTTiny, load_deit_weights
+from keras_deit.teachers import (
+    RegNetY002,
+    RegNetY004,
+    RegNetY006,
+    RegNetY008,
+    RegNetY016,
+    RegNetY032,
+    RegNetY040,
+    RegNetY064,
+    RegNetY080,
+    RegNetY120,
+    RegNetY160,
+    RegNetY320,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["DeiT", "DeiTBase", "DeiTSmall", "DeiTTiny", "layers", "load_deit_weights"]
+__all__ = [
+    "DeiT",
+    "DeiTBase",
+    "DeiTSmall",
+    "DeiTTiny",
+    "RegNetY002",
+    "RegNetY004",
+    "RegNetY006",
+    "RegNetY008",
+    "RegNetY016",
+    "RegNetY032",
+    "RegNetY040",
+    "RegNetY064",
+    "RegNetY080",
+    "RegNetY120",
+    "RegNetY160",
+    "RegNetY320",
+    "layers",
+    "load_deit_weights",
+    "teachers",
+]

@@ -1,0 +1,39 @@
+"""Teacher networks for DeiT distillation: RegNetY (timm-compatible) in Keras 3."""
+
+from keras_deit.teachers.regnet import (
+    RegNetY,
+    RegNetY002,
+    RegNetY004,
+    RegNetY006,
+    RegNetY008,
+    RegNetY016,
+    RegNetY032,
+    RegNetY040,
+    RegNetY064,
+    RegNetY080,
+    RegNetY120,
+    RegNetY160,
+    RegNetY320,
+)
+from keras_deit.teachers.regnet_checkpoint import load_timm_regnet_weights, timm_regnet_assignments
+from keras_deit.teachers.regnet_config import REGNETY_CONFIGS, regnet_stages
+
+__all__ = [
+    "REGNETY_CONFIGS",
+    "RegNetY",
+    "RegNetY002",
+    "RegNetY004",
+    "RegNetY006",
+    "RegNetY008",
+    "RegNetY016",
+    "RegNetY032",
+    "RegNetY040",
+    "RegNetY064",
+    "RegNetY080",
+    "RegNetY120",
+    "RegNetY160",
+    "RegNetY320",
+    "load_timm_regnet_weights",
+    "regnet_stages",
+    "timm_regnet_assignments",
+]
