@@ -17,9 +17,12 @@ setup(
         # uses). Models and losses run on any Keras backend; tf.data input,
         # tf.distribute and SavedModel export need TensorFlow.
         "keras>=3.10",
+        "matplotlib",
         "numpy",
+        "pillow",
         "safetensors",
         "scikit-learn",
+        "tensorflow-datasets",
     ],
     extras_require={
         "tf": ["tensorflow>=2.21"],

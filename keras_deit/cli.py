@@ -6,7 +6,11 @@ import sys
 
 # Each module defines `register(subparsers)`, which adds its sub-command and sets
 # `handler` (a function of the parsed arguments returning an exit code).
-COMMAND_MODULES = ("keras_deit.commands.convert", "keras_deit.commands.demo")
+COMMAND_MODULES = (
+    "keras_deit.commands.convert",
+    "keras_deit.commands.demo",
+    "keras_deit.commands.augment_preview",
+)
 
 
 def build_parser():
