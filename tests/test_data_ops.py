@@ -9,8 +9,9 @@ from timm.data import auto_augment
 from keras_deit.data import pil_ops
 from keras_deit.data.rand_augment import IMAGENET_MEAN_PIXELS, INCREASING_OPS, apply_op, rand_augment
 
-# Geometric ops: Pillow evaluates the same float64 bicubic in C; a value within rounding
-# error of an integer truncates one level apart. Measured: at most 1 level, on <= 0.4% of values.
+# Geometric ops: Pillow evaluates the bicubic in float64 in C (here float64 along one axis,
+# float32 for rotate's 4x4, fused by XLA); a value within rounding error of an integer
+# truncates one level apart. Measured: at most 1 level, on <= 0.06% of values (photos: 0.006%).
 GEOMETRIC = {"Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel"}
 GEOMETRIC_MAX_DIFF = 1
 GEOMETRIC_MISMATCH_FRACTION = 0.01

@@ -18,6 +18,8 @@ images, targets = mix_batch(images, labels, seed=tf.constant([0, 1]), num_classe
 
 import tensorflow as tf
 
+from keras_deit.data.slice_update import update_slice
+
 
 def smooth_one_hot(labels, *, num_classes, smoothing):
     """Label-smoothed one-hot targets (B, num_classes) float32, timm's `one_hot`.
@@ -98,20 +100,28 @@ def mix_batch(
     mix = tf.random.stateless_uniform((), apply_seed) < probability
     mixup_lam = _sample_beta(mixup_alpha, mixup_seed) if mixup_alpha > 0 else tf.constant(1.0)
     cutmix_lam = _sample_beta(cutmix_alpha, cutmix_seed) if cutmix_alpha > 0 else tf.constant(1.0)
-    reversed_images = tf.reverse(images, axis=[0])
     shape = tf.shape(images)
     top, bottom, left, right = cutmix_box(shape[1], shape[2], cutmix_lam, box_seed)
-    rows = tf.range(shape[1])[:, None]
-    columns = tf.range(shape[2])[None, :]
-    in_box = (rows >= top) & (rows < bottom) & (columns >= left) & (columns < right)
     pasted_area = tf.cast((bottom - top) * (right - left), "float32")
     corrected_lam = 1.0 - pasted_area / tf.cast(shape[1] * shape[2], "float32")
     lam = tf.where(use_cutmix, corrected_lam, mixup_lam)
     lam = tf.where(mix, lam, 1.0)
-    cutmixed = tf.where(in_box[None, :, :, None], reversed_images, images)
-    mixed_up = lam * images + (1.0 - lam) * reversed_images
-    mixed = tf.where(use_cutmix, cutmixed, mixed_up)
-    images = tf.where(mix, mixed, images)
+
+    # Only the chosen mix is computed: the batch is the largest tensor of the pipeline.
+    def cutmix():
+        patch = tf.reverse(images[:, top:bottom, left:right], axis=[0])
+        return update_slice(images, [0, top, left, 0], [shape[0], bottom, right, shape[3]], patch)
+
+    def mixup():
+        return _mixup(images, lam)
+
+    images = tf.cond(mix, lambda: tf.cond(use_cutmix, cutmix, mixup), lambda: tf.identity(images))
     targets = smooth_one_hot(labels, num_classes=num_classes, smoothing=label_smoothing)
     targets = lam * targets + (1.0 - lam) * tf.reverse(targets, axis=[0])
     return images, targets
+
+
+@tf.function(jit_compile=True, autograph=False, reduce_retracing=True)
+def _mixup(images, lam):
+    # XLA: one pass over the batch instead of three full-size temporaries.
+    return lam * images + (1.0 - lam) * tf.reverse(images, axis=[0])

@@ -244,7 +244,8 @@ def _train_image(
         region = decode_window(encoded, choose_window)
     image = resize_bicubic(region, (image_size, image_size))
     flip = tf.random.stateless_uniform((), flip_seed) < flip_probability
-    image = tf.where(flip, tf.reverse(image, axis=[1]), image)
+    # tf.cond, not tf.where: a broadcast select of the whole image costs more than the flip.
+    image = tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
     if three_augment:
         image = apply_three_augment(image, augment_seed, color_jitter_strength=color_jitter)
     elif rand_augment:

@@ -18,6 +18,8 @@ import math
 
 import tensorflow as tf
 
+from keras_deit.data.slice_update import update_slice
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _ATTEMPTS = 10
@@ -72,10 +74,15 @@ def random_erasing(
     box_height, box_width = box_height[first], box_width[first]
     top = tf.floor(tf.random.stateless_uniform((), top_seed) * (height - box_height + 1))
     left = tf.floor(tf.random.stateless_uniform((), left_seed) * (width - box_width + 1))
-    rows = tf.range(height)[:, None]
-    columns = tf.range(width)[None, :]
-    inside = (rows >= top) & (rows < top + box_height) & (columns >= left) & (columns < left + box_width)
     erase = tf.reduce_any(fits) & (tf.random.stateless_uniform((), apply_seed) <= probability)
-    noise = tf.random.stateless_normal(shape, noise_seed)
-    noise = 255.0 * (tf.constant(mean) + tf.constant(std) * noise)
-    return tf.where((inside & erase)[..., None], noise, image)
+    box = tf.cast(tf.stack([top, left, box_height, box_width]), "int32")
+
+    def erased():
+        # Noise for the box only, written over it: 3 images in 4 keep theirs untouched.
+        noise = tf.random.stateless_normal(tf.stack([box[2], box[3], 3]), noise_seed)
+        noise = 255.0 * (tf.constant(mean) + tf.constant(std) * noise)
+        return update_slice(
+            image, [box[0], box[1], 0], [box[0] + box[2], box[1] + box[3], 3], noise
+        )
+
+    return tf.cond(erase, erased, lambda: tf.identity(image))
