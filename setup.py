@@ -22,6 +22,7 @@ setup(
         "pillow",
         "safetensors",
         "scikit-learn",
+        "tensorboard",
         "tensorflow-datasets",
     ],
     extras_require={
@@ -35,7 +36,11 @@ setup(
             "torchvision==0.29.1",
             "timm",
             "jax",
+            "tf2onnx",
+            "onnxruntime",
         ],
+        # `keras-deit export --format onnx`.
+        "onnx": ["tf2onnx", "onnxruntime"],
         # Peers measured beside keras_deit in benchmarks/.
         "bench": ["keras-hub"],
     },

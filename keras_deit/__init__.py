@@ -7,8 +7,11 @@ model = keras_deit.DeiTSmall(distill=True)
 ```
 """
 
-from keras_deit import layers, teachers
+from keras_deit import layers, losses, teachers, training
+from keras_deit.distillation_model import DistillationModel
+from keras_deit.export import export_litert, export_onnx, export_saved_model
 from keras_deit.models import DeiT, DeiTBase, DeiTSmall, DeiTTiny, load_deit_weights
+from keras_deit.training import train
 from keras_deit.teachers import (
     RegNetY002,
     RegNetY004,
@@ -31,6 +34,7 @@ __all__ = [
     "DeiTBase",
     "DeiTSmall",
     "DeiTTiny",
+    "DistillationModel",
     "RegNetY002",
     "RegNetY004",
     "RegNetY006",
@@ -43,7 +47,13 @@ __all__ = [
     "RegNetY120",
     "RegNetY160",
     "RegNetY320",
+    "export_litert",
+    "export_onnx",
+    "export_saved_model",
     "layers",
     "load_deit_weights",
+    "losses",
     "teachers",
+    "train",
+    "training",
 ]

@@ -10,6 +10,10 @@ COMMAND_MODULES = (
     "keras_deit.commands.convert",
     "keras_deit.commands.demo",
     "keras_deit.commands.augment_preview",
+    "keras_deit.commands.train",
+    "keras_deit.commands.evaluate",
+    "keras_deit.commands.attention",
+    "keras_deit.commands.export",
 )
 
 

@@ -1,0 +1,20 @@
+"""DeiT-B/16 fine-tuned at 384 from its 224 checkpoint: 82.9% top-1 expected.
+
+86,859,496 parameters. The official fine-tuning: 30 epochs, lr 5e-6 * 1024 / 512, weight
+decay 1e-8, otherwise the 224 recipe; the position embedding is interpolated
+bicubically from 14x14 to 24x24. `training.init_from` is the official 224 checkpoint
+(or a `.keras` model written by `recipes/deit_base.py`).
+
+Command:
+
+    keras-deit train recipes/deit_base_384.py --output runs/deit_base_384 \
+        --set data.manual_dir=~/imagenet
+
+Expected: 82.9% ImageNet-1k top-1.
+"""
+
+from keras_deit.training.defaults import finetune_384_config
+
+
+def get_config():
+    return finetune_384_config("base")

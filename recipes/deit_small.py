@@ -1,0 +1,19 @@
+"""DeiT-S/16 at 224 on ImageNet-1k: the official recipe, 79.9% top-1 expected.
+
+22,050,664 parameters. 300 epochs at global batch 1024 (AdamW lr 5e-4 * 1024 / 512,
+weight decay 0.05, 5 warmup epochs, cosine to 1e-5, EMA 0.99996); see
+keras_deit/training/defaults.py for every value.
+Command (ImageNet prepared for TFDS, `manual_dir` holding the tars):
+
+    keras-deit train recipes/deit_small.py --output runs/deit_small \
+        --set data.manual_dir=~/imagenet
+
+Expected: 79.9% ImageNet-1k top-1 (official model zoo; not reproduced with keras_deit
+yet).
+"""
+
+from keras_deit.training.defaults import deit_config
+
+
+def get_config():
+    return deit_config("small")

@@ -1,0 +1,77 @@
+"""The learning-rate schedule against timm's CosineLRScheduler, the official one."""
+
+import numpy as np
+import pytest
+import torch
+from timm.scheduler import CosineLRScheduler
+
+import keras
+
+from keras_deit.training.config import load_recipe
+from keras_deit.training.schedule import WarmupCosineSchedule
+from keras_deit.training.train import learning_rate_schedule
+
+IMAGENET_TRAIN_IMAGES = 1_281_167
+
+
+def timm_learning_rates(*, peak, total, warmup, warmup_lr, min_lr, steps):
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=peak)
+    scheduler = CosineLRScheduler(
+        optimizer, t_initial=total, lr_min=min_lr, warmup_t=warmup, warmup_lr_init=warmup_lr,
+        t_in_epochs=False,
+    )
+    rates = []
+    for step in steps:
+        scheduler.step_update(step)
+        rates.append(optimizer.param_groups[0]["lr"])
+    return np.array(rates)
+
+
+@pytest.mark.parametrize("recipe", ["deit_tiny", "deit_base_distilled", "deit_base_384"])
+def test_recipe_schedule_equals_timm_at_key_steps(recipe):
+    training = load_recipe(recipe)["training"]
+    updates_per_epoch = IMAGENET_TRAIN_IMAGES // training["global_batch_size"]
+    schedule = learning_rate_schedule(training, updates_per_epoch=updates_per_epoch)
+    total, warmup = training["epochs"] * updates_per_epoch, training["warmup_epochs"] * updates_per_epoch
+    steps = [0, warmup // 2, warmup - 1, warmup, (warmup + total) // 2, total - 1, total, total + 10]
+    expected = timm_learning_rates(
+        peak=training["base_learning_rate"] * training["global_batch_size"] / 512, total=total,
+        warmup=warmup, warmup_lr=1e-6, min_lr=1e-5, steps=steps,
+    )
+    ours = np.array([float(schedule(step)) for step in steps])
+    np.testing.assert_allclose(ours, expected, rtol=1e-9, atol=0)
+
+
+def test_official_values():
+    training = load_recipe("deit_small")["training"]
+    schedule = learning_rate_schedule(training, updates_per_epoch=1251)
+    assert float(schedule(0)) == pytest.approx(1e-6, rel=1e-12)
+    assert float(schedule(5 * 1251)) == pytest.approx(1e-3, rel=1e-3)  # 5e-4 * 1024 / 512
+    assert float(schedule(300 * 1251)) == pytest.approx(1e-5, rel=1e-12)
+    finetune = load_recipe("deit_base_384")["training"]
+    assert finetune["base_learning_rate"] * finetune["global_batch_size"] / 512 == pytest.approx(1e-5)
+
+
+def test_schedule_serializes():
+    schedule = WarmupCosineSchedule(
+        peak_learning_rate=1e-3, total_steps=100, warmup_steps=10, warmup_learning_rate=1e-6,
+        min_learning_rate=1e-5,
+    )
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert isinstance(restored, WarmupCosineSchedule)
+    for step in (0, 5, 50, 100):
+        assert float(restored(step)) == float(schedule(step))
+
+
+def test_optimizer_uses_schedule_per_update_with_accumulation():
+    from keras_deit.training.optimizer import build_optimizer
+
+    variable = keras.Variable(np.ones((2, 2), "float32"))
+    schedule = WarmupCosineSchedule(peak_learning_rate=1e-2, total_steps=10, warmup_steps=2, steps_per_update=2)
+    optimizer = build_optimizer(variables=[variable], learning_rate=schedule, gradient_accumulation_steps=2)
+    for _ in range(6):
+        optimizer.apply([keras.ops.ones((2, 2))], [variable])
+    assert int(optimizer.iterations) == 3  # 6 micro-batches, 3 updates
+    # Keras passes the micro-batch count (6); the rate is the one of update 3.
+    expected = WarmupCosineSchedule(peak_learning_rate=1e-2, total_steps=10, warmup_steps=2)(3)
+    assert float(optimizer.learning_rate) == pytest.approx(float(expected), rel=1e-6)
