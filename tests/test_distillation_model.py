@@ -439,3 +439,43 @@ def _script(mode, *paths):
 
 if __name__ == "__main__":
     _script(*sys.argv[1:])
+
+
+# --- Teachers of every kind ------------------------------------------------------------------
+
+
+def efficientnet_teacher():
+    """keras.applications EfficientNetB0 as it is: [0, 255] inputs, logits (no softmax)."""
+    keras.utils.set_random_seed(2)
+    return keras.applications.EfficientNetB0(
+        weights=None, input_shape=(32, 32, 3), classes=CLASSES, classifier_activation=None
+    )
+
+
+def savedmodel_teacher(tmp_path):
+    """A teacher exported as a SavedModel and reloaded through keras.layers.TFSMLayer."""
+    original = tiny_teacher()
+    original.export(str(tmp_path / "teacher"), format="tf_saved_model", verbose=False)
+    reloaded = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.TFSMLayer(str(tmp_path / "teacher"), call_endpoint="serve")]
+    )
+    return original, reloaded
+
+
+@pytest.mark.parametrize("which", ["efficientnet", "savedmodel"])
+def test_keras_application_and_savedmodel_teachers_give_the_reference_loss(which, tmp_path):
+    if which == "efficientnet":
+        teacher = reference_teacher = efficientnet_teacher()
+    else:
+        reference_teacher, teacher = savedmodel_teacher(tmp_path)
+    student = tiny_student()
+    images, labels = batch()
+    cls_logits, dist_logits = numpy_heads(student, images)
+    teacher_logits = ops.convert_to_numpy(reference_teacher(images, training=False))
+    expected = float(distillation_loss(labels, cls_logits, dist_logits, teacher_logits, kind="hard"))
+    before = [np.array(w) for w in teacher.weights]
+    _, losses, logs = fit_steps(student, teacher, images, labels, "hard", steps=1)
+    np.testing.assert_allclose(losses[0], expected, rtol=1e-5)
+    assert logs["teacher_agreement"] == top1(dist_logits, np.argmax(teacher_logits, -1))
+    for weight, value in zip(teacher.weights, before):
+        np.testing.assert_array_equal(np.asarray(weight), value)
