@@ -75,7 +75,8 @@ def draw_maps(image, maps, path):
     height, width = image.shape[:2]
     for axis, (title, grid) in zip(axes.flat[1:], maps.items()):
         axis.imshow(image.astype("uint8"))
-        axis.imshow(grid, cmap="inferno", alpha=0.6, extent=(0, width, height, 0), interpolation="bilinear")
+        # imshow centers pixel i at i: the map spans the image's outer edges, -0.5 .. size - 0.5.
+        axis.imshow(grid, cmap="inferno", alpha=0.6, extent=(-0.5, width - 0.5, height - 0.5, -0.5), interpolation="bilinear")
         axis.set_title(title, fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
