@@ -15,8 +15,6 @@ last column is relative to timm.
 
 import argparse
 import os
-import statistics
-import time
 
 # timm (torchvision) before TensorFlow: the other order segfaults on import.
 import timm
@@ -24,27 +22,15 @@ import torch
 import torch.nn.functional as F
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_deit.distillation_model import DistillationModel  # noqa: E402
 from keras_deit.models.deit_variants import DeiTTiny  # noqa: E402
 from keras_deit.teachers import RegNetY002  # noqa: E402
+from timing import median_rate  # noqa: E402  (benchmarks/ is on sys.path)
 
 BATCH = 32
 SIZE = 224
-
-
-def median_rate(step, repeats, warmup):
-    """Median images/s of `step()` (one training step on BATCH images) after `warmup` steps."""
-    for _ in range(warmup):
-        step()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        rates.append(BATCH / (time.perf_counter() - start))
-    return statistics.median(rates)
 
 
 def keras_step(jit_compile):
@@ -92,9 +78,9 @@ def main():
     print(f"torch {torch.__version__}, timm {timm.__version__}, tf {tf.__version__}, ", end="")
     print(f"keras {keras.__version__}")
     print()
-    rates = {"timm + torch (eager)": median_rate(timm_step(), repeats, warmup)}
+    rates = {"timm + torch (eager)": median_rate(timm_step(), BATCH, repeats, warmup)}
     for name, jit_compile in (("keras_deit (TF + XLA)", True), ("keras_deit (TF graph)", False)):
-        rates[name] = median_rate(keras_step(jit_compile), repeats, warmup)
+        rates[name] = median_rate(keras_step(jit_compile), BATCH, repeats, warmup)
         keras.backend.clear_session()
     reference = rates["timm + torch (eager)"]
     print("| DeiT-Ti distillation step, teacher RegNetY-200MF | images/s | vs timm |")

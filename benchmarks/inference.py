@@ -16,35 +16,21 @@ matmul peak, measured in the same run with TensorFlow.
 
 import argparse
 import os
-import statistics
-import time
 
 # timm (torchvision) before TensorFlow: the other order segfaults on import.
 import timm
 import torch
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_deit  # noqa: E402
+from timing import median_rate  # noqa: E402  (benchmarks/ is on sys.path)
 
 SIZES = {
     "tiny": dict(factory=keras_deit.DeiTTiny, timm="deit_tiny_patch16_224", width=192, heads=3),
     "small": dict(factory=keras_deit.DeiTSmall, timm="deit_small_patch16_224", width=384, heads=6),
 }
-
-
-def median_rate(run, batch, repeats, warmup=2):
-    """Median images/s of `run()` (which processes `batch` images) after `warmup` calls."""
-    for _ in range(warmup):
-        run()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        rates.append(batch / (time.perf_counter() - start))
-    return statistics.median(rates)
 
 
 def deit_flops_per_image(width, depth=12, tokens=197, patches=196, patch=16, classes=1000):

@@ -1,14 +1,10 @@
 """`keras-deit convert IN OUT`: an official / timm DeiT checkpoint to a Keras weights file."""
 
-import os
-import re
-import tempfile
-
-ARCHITECTURE_PATTERN = re.compile(r"deit_(tiny|small|base)(_distilled)?_patch(\d+)_(\d+)")
+from keras_deit.atomic_files import write_atomically
 
 
 def infer_architecture(path, state):
-    """DeiT factory arguments for a checkpoint, from its tensors (names as a cross-check).
+    """DeiT factory arguments for a checkpoint, read from its tensors.
 
     Width gives the variant, `dist_token` the distillation, `pos_embed` the resolution.
     """
@@ -40,7 +36,7 @@ def convert_checkpoint(source, target, image_size=None):
 
     The architecture is read from the checkpoint. With `image_size`, the position
     embedding is interpolated to that resolution (as the official fine-tuning code).
-    The file is written beside `target` and renamed into place, so an interrupted
+    The file is written atomically (`keras_deit.atomic_files`), so an interrupted
     conversion never leaves a truncated weights file.
 
     Returns:
@@ -70,16 +66,7 @@ def convert_checkpoint(source, target, image_size=None):
         weights=source,
         **architecture,
     )
-    directory = os.path.dirname(os.path.abspath(target))
-    os.makedirs(directory, exist_ok=True)
-    handle, partial = tempfile.mkstemp(suffix=".weights.h5", dir=directory)
-    os.close(handle)
-    try:
-        model.save_weights(partial, overwrite=True)
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    write_atomically(target, lambda partial: model.save_weights(partial, overwrite=True))
     return model
 
 

@@ -8,36 +8,11 @@ for TF Serving, and draws its attention maps.
 """
 
 import os
-import tempfile
 import time
-
-import numpy as np
 
 DEMO_IMAGE_SIZE = 16
 # Four 8x8 patches of 16x16 digits: a student that learns in a minute on 2 cores.
 STUDENT = dict(image_size=DEMO_IMAGE_SIZE, patch_size=8, embed_dim=128, depth=2, num_heads=4)
-
-
-def _save_atomically(model, path):
-    """`model.save(path)` through a temporary file: an interrupted save truncates nothing."""
-    handle, partial = tempfile.mkstemp(suffix=".keras", dir=os.path.dirname(path))
-    os.close(handle)
-    try:
-        model.save(partial)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-
-
-def head_accuracies(model, images, labels):
-    """Top-1 of the class head, the distillation head and their mean (what `model` predicts)."""
-    cls_logits, dist_logits = (np.asarray(t) for t in model.heads(images))
-    return {
-        "class head": float(np.mean(cls_logits.argmax(-1) == labels)),
-        "distillation head": float(np.mean(dist_logits.argmax(-1) == labels)),
-        "class + distillation": float(np.mean((cls_logits + dist_logits).argmax(-1) == labels)),
-    }
 
 
 def run_demo(output_dir, *, epochs=60, teacher_epochs=30, train_size=600, seed=0):
@@ -53,9 +28,11 @@ def run_demo(output_dir, *, epochs=60, teacher_epochs=30, train_size=600, seed=0
     result = run_demo("runs/demo", epochs=5, teacher_epochs=5)
     ```
     """
+    from keras_deit.atomic_files import write_atomically
     from keras_deit.commands.attention import draw_maps, token_maps
     from keras_deit.digits import accuracy, digits_rgb, train_student, train_teacher
     from keras_deit.export import export_saved_model
+    from keras_deit.training.evaluation import head_metrics
 
     start = time.perf_counter()
     os.makedirs(output_dir, exist_ok=True)
@@ -69,17 +46,19 @@ def run_demo(output_dir, *, epochs=60, teacher_epochs=30, train_size=600, seed=0
     distilled = train_student(
         "hard", teacher, x_train, y_train, epochs=epochs, seed=seed, student_config=STUDENT
     )
-    heads = head_accuracies(distilled, x_test, y_test)
+    heads = head_metrics(distilled, [(x_test, y_test)])
     rows = {
         f"teacher: convnet ({teacher.count_params():,} parameters)": accuracy(teacher, x_test, y_test),
         f"DeiT student, no distillation ({student.count_params():,} parameters)": accuracy(
             student, x_test, y_test
         ),
     }
-    rows.update({f"DeiT student, hard distillation: {k}": v for k, v in heads.items()})
+    for head, key in (("class head", "cls_top1"), ("distillation head", "dist_top1"),
+                      ("class + distillation", "top1")):
+        rows[f"DeiT student, hard distillation: {head}"] = heads[key]
 
     model_path = os.path.join(output_dir, "deit_digits_distilled.keras")
-    _save_atomically(distilled, model_path)
+    write_atomically(model_path, distilled.save)
     # The digits already have the model's size: crop_ratio 1 keeps them whole.
     export = export_saved_model(
         distilled,

@@ -19,17 +19,21 @@ import os
 
 import keras
 
+from keras_deit.atomic_files import write_atomically
+
 STATE_FILE = "checkpoint.json"
 
 
 def atomic_write_text(path, text):
-    """Writes `text` to `path` through a temporary file and `os.replace`."""
-    partial = f"{path}.partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    """Writes `text` to `path` atomically, flushed to disk before the rename."""
+
+    def write(partial):
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    write_atomically(path, write)
 
 
 def latest_checkpoint(directory):
@@ -69,10 +73,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             return
         os.makedirs(self.directory, exist_ok=True)
         name = f"epoch-{epoch + 1:04d}.weights.h5"
-        # Keras picks the format from the suffix: the temporary name keeps it.
-        partial = os.path.join(self.directory, f"partial-{name}")
-        self.model.save_weights(partial)
-        os.replace(partial, os.path.join(self.directory, name))
+        write_atomically(os.path.join(self.directory, name), self.model.save_weights)
         atomic_write_text(
             os.path.join(self.directory, STATE_FILE), json.dumps({"epoch": epoch + 1, "weights": name})
         )

@@ -21,6 +21,7 @@ from keras_deit import teachers
 from keras_deit.data import load_source, make_dataset
 from keras_deit.distillation_model import DistillationModel
 from keras_deit.models.deit import DeiT
+from keras_deit.atomic_files import write_atomically
 from keras_deit.training.checkpointing import EpochCheckpoint, atomic_write_text, latest_checkpoint, trim_csv_log
 from keras_deit.training.ema import ema_weights, has_ema
 from keras_deit.training.evaluation import evaluate
@@ -87,12 +88,6 @@ class _Evaluation(keras.callbacks.Callback):
             for name, value in metrics.items():
                 if name not in ("images", "images_per_second"):
                     logs[prefix + name] = value
-
-
-def _save_model(model, path):
-    partial = path[: -len(".keras")] + ".partial.keras"
-    model.save(partial)
-    os.replace(partial, path)
 
 
 def train(config, output_dir, *, verbose="auto"):
@@ -229,8 +224,8 @@ def train(config, output_dir, *, verbose="auto"):
     results = evaluation.results or evaluate(student, eval_data, model.optimizer)
     if chief:
         atomic_write_text(os.path.join(output_dir, "results.json"), json.dumps(results, indent=2))
-        _save_model(student, os.path.join(output_dir, "model.keras"))
+        write_atomically(os.path.join(output_dir, "model.keras"), student.save)
         if has_ema(model.optimizer):
             with ema_weights(model.optimizer):
-                _save_model(student, os.path.join(output_dir, "model_ema.keras"))
+                write_atomically(os.path.join(output_dir, "model_ema.keras"), student.save)
     return {"student": student, "results": results, "epochs_done": training["epochs"], "resumed_from": epochs_done}
