@@ -153,6 +153,23 @@ def test_repeated_augmentation_order():
     assert sorted(plain.tolist()) == list(range(12))
 
 
+def test_shards_draw_their_own_augmentations_of_the_repeated_copies():
+    # Repeated augmentation puts an image's copies at the same place of every shard: with
+    # one augmentation seed for all shards the copies would be the same picture.
+    def first_batch(shard_index):
+        dataset = make_dataset(
+            "digits", training=True, image_size=24, batch_size=8, seed=0, repeats=2, num_shards=2,
+            shard_index=shard_index, mixup_alpha=0.0, cutmix_alpha=0.0, label_smoothing=0.0,
+        )
+        images, labels = next(iter(dataset))
+        return images.numpy(), labels.numpy()
+
+    (images_0, labels_0), (images_1, labels_1) = first_batch(0), first_batch(1)
+    np.testing.assert_array_equal(labels_0, labels_1)  # the same images, in the same order
+    differing = [not np.array_equal(a, b) for a, b in zip(images_0, images_1)]
+    assert all(differing), differing
+
+
 def test_same_seed_same_batches_and_epochs_differ():
     def first_batches(seed):
         dataset = make_dataset("digits", training=True, image_size=24, batch_size=8, seed=seed, epochs=2)

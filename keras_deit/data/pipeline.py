@@ -121,7 +121,10 @@ def make_dataset(
     source = load_source(source, split, data_dir=data_dir, manual_dir=manual_dir)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**31))
+    # Shards share the epoch's order (base_seed) but draw their own augmentations, as
+    # timm seeds each rank apart; shard 0's draws are those of an unsharded pipeline.
     base_seed = tf.constant([seed, 0], "int64")
+    shard_seed = tf.constant([seed, shard_index], "int64")
     if drop_remainder is None:
         drop_remainder = training
     if training:
@@ -129,7 +132,7 @@ def make_dataset(
             source, base_seed, seed=seed, epochs=epochs, repeats=repeats,
             num_shards=num_shards, shard_index=shard_index, shuffle_buffer=shuffle_buffer,
         )
-        image_seed = tf.random.experimental.stateless_fold_in(base_seed, _IMAGE)
+        image_seed = tf.random.experimental.stateless_fold_in(shard_seed, _IMAGE)
 
         @_no_autograph
         def transform(counter, payload, label):
@@ -162,7 +165,7 @@ def make_dataset(
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     mixing = mixup_alpha > 0 or cutmix_alpha > 0
     if training and (mixing or label_smoothing > 0):
-        batch_seed = tf.random.experimental.stateless_fold_in(base_seed, _BATCH)
+        batch_seed = tf.random.experimental.stateless_fold_in(shard_seed, _BATCH)
         num_classes = source.num_classes
 
         @_no_autograph

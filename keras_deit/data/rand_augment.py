@@ -108,6 +108,23 @@ def _op_function(name, fill):
     return _op_functions[key]
 
 
+def _select(index, branches):
+    """`branches[index]()`, as a binary tree of `tf.cond`.
+
+    Not `tf.switch_case`: its Case op inside a nested `tf.function` in a tf.data map
+    fails on every worker but the first under MultiWorkerMirroredStrategy ("Haven't set
+    up remote eager worker in this eager context yet"); `tf.cond` runs.
+    """
+    if len(branches) == 1:
+        return branches[0]()
+    middle = len(branches) // 2
+    return tf.cond(
+        index < middle,
+        lambda: _select(index, branches[:middle]),
+        lambda: _select(index - middle, branches[middle:]),
+    )
+
+
 def rand_augment(
     image,
     seed,
@@ -147,7 +164,7 @@ def rand_augment(
         applied = tf.random.stateless_uniform((), apply_seed) <= probability
         index = tf.where(applied, index, len(ops))
         branches = [lambda name=name: _op_function(name, fill)(image, level, sign) for name in ops]
-        return tf.switch_case(index, branches + [lambda: image])
+        return _select(index, branches + [lambda: image])
     # One traced function called `num_layers` times: its 16 branches are built and
     # optimized once, which makes the pipeline start seconds sooner.
     one_layer = tf.function(

@@ -152,15 +152,30 @@ def train(config, output_dir, *, verbose="auto"):
     checkpoint_dir = os.path.join(output_dir, "checkpoints")
     epochs_done, checkpoint = latest_checkpoint(checkpoint_dir)
     image_size = model_config["image_size"]
-    train_data = make_dataset(
-        sources["train_split"], training=True, image_size=image_size, batch_size=step_batch,
-        # A resumed run draws new augmentations rather than replaying epoch 0's.
-        seed=training["seed"] + epochs_done,
-        rand_augment=data["rand_augment"], color_jitter=data["color_jitter"],
-        erasing_probability=data["erasing_probability"], mixup_alpha=data["mixup_alpha"],
-        cutmix_alpha=data["cutmix_alpha"], label_smoothing=data["label_smoothing"],
-        repeats=data["repeats"], **{key: data[key] for key in ("scale", "flip_probability") if key in data},
-    )
+
+    def training_data(batch_size, num_shards=1, shard_index=0):
+        return make_dataset(
+            sources["train_split"], training=True, image_size=image_size, batch_size=batch_size,
+            # A resumed run draws new augmentations rather than replaying epoch 0's.
+            seed=training["seed"] + epochs_done, num_shards=num_shards, shard_index=shard_index,
+            rand_augment=data["rand_augment"], color_jitter=data["color_jitter"],
+            erasing_probability=data["erasing_probability"], mixup_alpha=data["mixup_alpha"],
+            cutmix_alpha=data["cutmix_alpha"], label_smoothing=data["label_smoothing"],
+            repeats=data["repeats"], **{key: data[key] for key in ("scale", "flip_probability") if key in data},
+        )
+
+    if replicas > 1:
+        # One pipeline per worker (or TPU host), reading its own shard of each epoch and
+        # batching per replica, as timm's per-rank sampler: left to Keras, every worker
+        # would augment the whole epoch and keep only its share.
+        train_data = strategy.distribute_datasets_from_function(
+            lambda context: training_data(
+                context.get_per_replica_batch_size(step_batch),
+                num_shards=context.num_input_pipelines, shard_index=context.input_pipeline_id,
+            )
+        )
+    else:
+        train_data = training_data(step_batch)
     eval_data = make_dataset(
         sources["eval_split"], training=False, image_size=image_size, batch_size=step_batch,
         crop_ratio=data["crop_ratio"],
@@ -208,14 +223,15 @@ def train(config, output_dir, *, verbose="auto"):
     if chief:
         trim_csv_log(csv_path, epochs_done)
     evaluation = _Evaluation(student, eval_data)
-    callbacks = [
-        evaluation,
-        keras.callbacks.CSVLogger(csv_path, append=True),
-        EpochCheckpoint(checkpoint_dir, write=chief),
-    ]
-    # tensorflow-cpu does not bring TensorBoard; its writer fails without it.
-    if importlib.util.find_spec("tensorboard") is not None:
-        callbacks.insert(2, keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")))
+    callbacks = [evaluation]
+    if chief:
+        callbacks.append(keras.callbacks.CSVLogger(csv_path, append=True))
+        # tensorflow-cpu does not bring TensorBoard; its writer fails without it.
+        if importlib.util.find_spec("tensorboard") is not None:
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")))
+    # Last: an epoch is logged before it is committed, so a resumed run trims the log of an
+    # epoch killed between the two rather than missing one.
+    callbacks.append(EpochCheckpoint(checkpoint_dir, write=chief))
     if epochs_done < training["epochs"]:
         model.fit(
             train_data, epochs=training["epochs"], initial_epoch=epochs_done,
