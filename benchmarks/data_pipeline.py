@@ -5,8 +5,10 @@ copied into a temporary folder), both do RandomResizedCrop + flip + RandAugment
 rand-m9-mstd0.5-inc1 + random erasing (p 0.25, pixel) + Mixup/CutMix with label
 smoothing, both with `--workers` processes/threads. timm runs `create_transform` +
 `Mixup` in a torch DataLoader with that many worker processes; keras_deit runs
-`make_dataset` with a tf.data private thread pool of that size. Each number is the
-median of several timed runs after a warm-up.
+`make_dataset` with a tf.data private thread pool of that size. Each pipeline runs in
+its own process, the two alternating over several rounds so that both see the same
+load of this shared machine; each run times a few windows after a warm-up, and the
+ratio is the median of the per-round ratios.
 
 Run: `python benchmarks/data_pipeline.py [--quick]`
 """
@@ -14,11 +16,13 @@ Run: `python benchmarks/data_pipeline.py [--quick]`
 # timm (torchvision) before TensorFlow: torchvision segfaults on import otherwise.
 import timm  # noqa: F401  isort: skip
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-
 
 def make_photo_folder(root, count):
     from sklearn.datasets import load_sample_images
@@ -56,7 +60,7 @@ def _patch_timm_posterize():
     auto_augment.NAME_TO_OP["PosterizeIncreasing"] = posterize
 
 
-def bench_timm(root, *, batch_size, workers, batches, repeats):
+def timm_batches(root, *, batch_size, workers):
     import torch
     from timm.data import Mixup, create_transform
     from torchvision.datasets import ImageFolder
@@ -78,12 +82,10 @@ def bench_timm(root, *, batch_size, workers, batches, repeats):
             for images, labels in loader:
                 yield mixup(images, labels)
 
-    iterator = forever()
-    time_batches(iterator, batches)  # warm-up: workers start, files cached
-    return [batch_size * batches / time_batches(iterator, batches) for _ in range(repeats)]
+    return forever()
 
 
-def bench_keras_deit(root, *, batch_size, workers, batches, repeats):
+def keras_deit_batches(root, *, batch_size, workers):
     import tensorflow as tf
 
     from keras_deit.data import make_dataset
@@ -91,9 +93,20 @@ def bench_keras_deit(root, *, batch_size, workers, batches, repeats):
     dataset = make_dataset(root, training=True, image_size=224, batch_size=batch_size, seed=0)
     options = tf.data.Options()
     options.threading.private_threadpool_size = workers
-    iterator = iter(dataset.with_options(options))
-    time_batches(iterator, batches)  # warm-up: tracing, autotuning
-    return [batch_size * batches / time_batches(iterator, batches) for _ in range(repeats)]
+    return iter(dataset.with_options(options))
+
+
+PIPELINES = {
+    "timm": ("timm create_transform + Mixup, torch DataLoader", timm_batches),
+    "keras_deit": ("keras_deit make_dataset (tf.data)", keras_deit_batches),
+}
+
+
+def measure(pipeline, root, *, batch_size, workers, batches, windows):
+    """Images/s of `windows` timed windows of one pipeline, after a warm-up."""
+    iterator = PIPELINES[pipeline][1](root, batch_size=batch_size, workers=workers)
+    time_batches(iterator, batches)  # warm-up: tracing, autotuning, workers, file cache
+    return [batch_size * batches / time_batches(iterator, batches) for _ in range(windows)]
 
 
 def main():
@@ -102,24 +115,40 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=None, help="alternating runs of each pipeline")
+    parser.add_argument("--child", choices=sorted(PIPELINES), help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    batches, repeats = (4, 3) if arguments.quick else (10, 5)
+    batches, windows, rounds = (4, 2, 2) if arguments.quick else (10, 3, 4)
+    rounds = arguments.rounds or rounds
+    settings = dict(batch_size=arguments.batch_size, workers=arguments.workers, batches=batches, windows=windows)
+    if arguments.child:
+        print(json.dumps(measure(arguments.child, arguments.root, **settings)))
+        return
+    # One process per run, the two pipelines alternating: an idle pipeline kept alive
+    # in the same process would prefetch in the background and steal the other's time.
+    rates = {name: [] for name in PIPELINES}
+    round_medians = {name: [] for name in PIPELINES}
     with tempfile.TemporaryDirectory() as root:
         make_photo_folder(root, arguments.images)
-        settings = dict(batch_size=arguments.batch_size, workers=arguments.workers, batches=batches, repeats=repeats)
-        results = {
-            "timm create_transform + Mixup, torch DataLoader": bench_timm(root, **settings),
-            "keras_deit make_dataset (tf.data)": bench_keras_deit(root, **settings),
-        }
-    baseline = statistics.median(next(iter(results.values())))
-    print(f"\nDeiT training transform at 224, {arguments.workers} workers, batch {arguments.batch_size}, "
-          f"median of {repeats} x {batches} batches\n")
-    print("| pipeline | images/s (median) | runs | vs timm |")
+        for _ in range(rounds):
+            for name in PIPELINES:
+                command = [
+                    sys.executable, os.path.abspath(__file__), "--child", name, "--root", root,
+                    "--workers", str(arguments.workers), "--batch-size", str(arguments.batch_size),
+                ] + (["--quick"] if arguments.quick else [])
+                output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                run = json.loads(output.strip().splitlines()[-1])
+                rates[name] += run
+                round_medians[name].append(statistics.median(run))
+    print(f"\nDeiT training transform at 224, {arguments.workers} workers, batch {arguments.batch_size}: "
+          f"{rounds} alternating runs of each, {windows} windows of {batches} batches per run\n")
+    print("| pipeline | images/s (median) | runs (median of each) | vs timm (median of per-round ratios) |")
     print("|---|---|---|---|")
-    for name, rates in results.items():
-        median = statistics.median(rates)
-        runs = ", ".join(f"{rate:.0f}" for rate in rates)
-        print(f"| {name} | {median:.0f} | {runs} | {median / baseline:.2f}x |")
+    for name, (label, _) in PIPELINES.items():
+        ratio = statistics.median(m / t for m, t in zip(round_medians[name], round_medians["timm"]))
+        runs = ", ".join(f"{rate:.0f}" for rate in round_medians[name])
+        print(f"| {label} | {statistics.median(rates[name]):.0f} | {runs} | {ratio:.2f}x |")
 
 
 if __name__ == "__main__":
