@@ -9,7 +9,10 @@ setup(
     "distillation training, TF Serving export.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["keras_deit", "keras_deit.*"]),
+    # The top-level recipes/ folder is installed as keras_deit.recipes: `keras-deit train
+    # deit_small` then finds it in an installed package as in a checkout.
+    packages=find_packages(include=["keras_deit", "keras_deit.*"]) + ["keras_deit.recipes"],
+    package_dir={"keras_deit.recipes": "recipes"},
     python_requires=">=3.10",
     install_requires=[
         # TensorFlow comes from an extra because pip cannot say "one of": the GPU/TPU

@@ -1,6 +1,10 @@
 """Every recipe: official values, full-size parameter counts, and a shrunken training run."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -174,3 +178,31 @@ def test_finetune_transfers_and_resizes(checkpoints_at_16):
     plain = keras_deit.DeiT(image_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
     with pytest.raises(ValueError, match="prefix token"):
         initialize_from(plain, path)
+
+
+def test_an_installed_package_finds_the_recipes(tmp_path):
+    # A regular (not editable) install, imported from outside the checkout. Built from a
+    # copy: setuptools leaves a build/ folder, whose stale files a later build would reuse.
+    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    source, site = tmp_path / "source", tmp_path / "site"
+    shutil.copytree(repository, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "*.egg-info", "__pycache__", "saved_models", "runs"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(source)],
+        check=True, capture_output=True, timeout=300,
+    )
+    probe = (
+        "import json, keras_deit.training.config as config\n"
+        "print(json.dumps([config.__file__, config.recipes_dir(), config.recipe_names(),"
+        " config.load_recipe('deit_small')['training']['base_learning_rate']]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    module, folder, names, learning_rate = json.loads(result.stdout.strip().splitlines()[-1])
+    assert module.startswith(str(site)) and folder.startswith(str(site))
+    assert set(names) == set(OFFICIAL) | {"digits", "cifar10"}
+    assert learning_rate == 5e-4  # the official base lr for batch 512

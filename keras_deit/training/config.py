@@ -5,16 +5,23 @@ import copy
 import importlib.util
 import os
 
-RECIPES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "recipes")
+
+def recipes_dir():
+    """The folder of the shipped recipes: the installed `keras_deit.recipes` package
+    (setup.py maps the repository's `recipes/` to it), else `recipes/` beside the
+    `keras_deit` source folder (a checkout on `PYTHONPATH`, not installed)."""
+    spec = importlib.util.find_spec("keras_deit.recipes")
+    if spec is not None and spec.submodule_search_locations:
+        return list(spec.submodule_search_locations)[0]
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "recipes")
 
 
 def recipe_names():
-    """Names of the recipes shipped in the repository's `recipes/` folder."""
-    if not os.path.isdir(RECIPES_DIR):
+    """Names of the shipped recipes (`recipes/*.py`)."""
+    folder = recipes_dir()
+    if not os.path.isdir(folder):
         return []
-    return sorted(
-        name[:-3] for name in os.listdir(RECIPES_DIR) if name.endswith(".py") and not name.startswith("_")
-    )
+    return sorted(name[:-3] for name in os.listdir(folder) if name.endswith(".py") and not name.startswith("_"))
 
 
 def load_recipe(recipe):
@@ -25,7 +32,7 @@ def load_recipe(recipe):
     config = load_recipe("digits")
     ```
     """
-    path = recipe if recipe.endswith(".py") else os.path.join(RECIPES_DIR, f"{recipe}.py")
+    path = recipe if recipe.endswith(".py") else os.path.join(recipes_dir(), f"{recipe}.py")
     if not os.path.isfile(path):
         raise ValueError(f"Unknown recipe {recipe!r}: expected one of {recipe_names()} or a .py file.")
     spec = importlib.util.spec_from_file_location(f"keras_deit_recipe_{os.path.basename(path)[:-3]}", path)
