@@ -10,12 +10,32 @@ import numpy as np
 NUM_CLASSES = 10
 
 
+def digits_pixels():
+    """scikit-learn's 1,797 digits as RGB: `(images, labels, class_names)`.
+
+    images: float32 (1797, 8, 8, 3) in [0, 255], the 0..16 gray levels scaled and
+    replicated to three channels; labels: int (1797,); class_names: "0" ... "9". The one
+    loader of the digits, for the demo's arrays and for the data pipeline's "digits" source.
+
+    Example:
+    ```python
+    images, labels, class_names = digits_pixels()
+    images.shape  # (1797, 8, 8, 3)
+    ```
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = digits.images.astype("float32") * (255.0 / 16.0)
+    return np.repeat(images[..., None], 3, axis=-1), digits.target, tuple(str(name) for name in digits.target_names)
+
+
 def digits_rgb(*, image_size=16, train_size=0.75, seed=0):
     """Digits as `(x_train, y_train, x_test, y_test)`: RGB float32 in [0, 255], int labels.
 
-    The 8x8 grayscale images (values 0..16) are scaled to [0, 255], upsampled by an
-    integer factor (nearest) to `image_size`, and split (stratified) with `train_size`
-    (a count or a fraction) for training.
+    The 8x8 images of `digits_pixels()` are upsampled by an integer factor (nearest) to
+    `image_size` and split (stratified) with `train_size` (a count or a fraction) for
+    training.
 
     Example:
     ```python
@@ -23,18 +43,15 @@ def digits_rgb(*, image_size=16, train_size=0.75, seed=0):
     x_train.shape  # (300, 32, 32, 3)
     ```
     """
-    from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     if image_size % 8:
         raise ValueError(f"image_size must be a multiple of 8 (the digits are 8x8), got {image_size}.")
-    digits = load_digits()
-    images = digits.images.astype("float32") * (255.0 / 16.0)
+    images, labels, _ = digits_pixels()
     scale = image_size // 8
     images = images.repeat(scale, axis=1).repeat(scale, axis=2)
-    images = np.repeat(images[..., None], 3, axis=-1)
     x_train, x_test, y_train, y_test = train_test_split(
-        images, digits.target, train_size=train_size, stratify=digits.target, random_state=seed
+        images, labels, train_size=train_size, stratify=labels, random_state=seed
     )
     return x_train, y_train, x_test, y_test
 

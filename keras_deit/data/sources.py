@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_deit.data.image_folder import scan_image_folder
+from keras_deit.digits import digits_pixels
 
 TFRECORD_FEATURES = {
     "image/encoded": tf.io.FixedLenFeature((), tf.string),
@@ -99,23 +100,20 @@ def load_source(spec, split="train", *, data_dir=None, manual_dir=None):
 
 
 def _digits(split):
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    # 0..16 gray levels to 0..255, replicated to RGB.
-    pixels = np.round(digits.images * (255.0 / 16.0)).astype("uint8")
-    pixels = np.repeat(pixels[..., None], 3, axis=-1)
+    images, labels, class_names = digits_pixels()
+    # Stored as the uint8 pixels every other source decodes to.
+    pixels = np.round(images).astype("uint8")
     cut = int(0.8 * len(pixels))
     if split == "train":
-        pixels, labels = pixels[:cut], digits.target[:cut]
+        pixels, labels = pixels[:cut], labels[:cut]
     elif split in ("test", "validation"):
-        pixels, labels = pixels[cut:], digits.target[cut:]
+        pixels, labels = pixels[cut:], labels[cut:]
     else:
         raise ValueError(f"digits has splits 'train' and 'test', not {split!r}.")
     return Source(
         name="digits",
         split=split,
-        class_names=tuple(str(name) for name in digits.target_names),
+        class_names=class_names,
         num_examples=len(pixels),
         payload="pixels",
         table=(pixels, labels.astype("int32")),
