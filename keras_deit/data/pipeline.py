@@ -87,7 +87,8 @@ def make_dataset(
             `source.num_examples // num_shards` images). Ignored in evaluation.
         num_shards: int. Replicas or input workers sharing the data (e.g.
             `input_context.num_input_pipelines`).
-        shard_index: int. This shard (e.g. `input_context.input_pipeline_id`).
+        shard_index: int. This shard (e.g. `input_context.input_pipeline_id`). Shards
+            share each epoch's order and draw their own augmentations.
         data_dir: str or None. TFDS data directory.
         manual_dir: str or None. TFDS manual download directory.
         crop_ratio: float. Evaluation: centre crop of `image_size / crop_ratio`.
