@@ -95,6 +95,29 @@ def test_mlp_uses_exact_erf_gelu():
     np.testing.assert_allclose(np.asarray(layer(x)), expected, atol=1e-5)
 
 
+def test_gelu_gradient_equals_the_derivative_of_x_times_the_normal_cdf():
+    import tensorflow as tf
+
+    from keras_deit.layers.gelu import gelu_exact
+
+    x = np.concatenate([np.linspace(-6, 6, 241), RNG.normal(size=200) * 3]).astype("float32")
+    variable = tf.Variable(x)
+    upstream = RNG.normal(size=x.shape).astype("float32")
+    with tf.GradientTape() as tape:
+        y = gelu_exact(variable)
+        weighted = tf.reduce_sum(y * upstream)
+    gradient = tape.gradient(weighted, variable).numpy()
+    x64 = x.astype("float64")
+    np.testing.assert_allclose(y.numpy(), x64 * 0.5 * (1 + erf(x64 / np.sqrt(2))), atol=1e-6)
+    # d/dx x Phi(x) = Phi(x) + x phi(x), checked against a float64 central difference.
+    step = 1e-6
+    numeric = (
+        (x64 + step) * 0.5 * (1 + erf((x64 + step) / np.sqrt(2)))
+        - (x64 - step) * 0.5 * (1 + erf((x64 - step) / np.sqrt(2)))
+    ) / (2 * step)
+    np.testing.assert_allclose(gradient, upstream * numeric, atol=1e-5)
+
+
 def test_drop_path_drops_whole_samples_at_the_rate_and_keeps_the_mean():
     layer = layers.DropPath(rate=0.3, seed=0)
     x = np.ones((4000, 3, 2), "float32")

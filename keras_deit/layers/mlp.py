@@ -1,8 +1,8 @@
 """The transformer MLP: Dense - exact GELU - Dense."""
 
 import keras
-from keras import ops
 
+from keras_deit.layers.gelu import gelu_exact
 from keras_deit.layers.initializers import deit_normal
 
 
@@ -32,8 +32,9 @@ class Mlp(keras.layers.Layer):
         self.fc2.build(tuple(input_shape[:-1]) + (self.hidden_dim,))
 
     def call(self, tokens):
-        # approximate=False: the erf GELU of the official weights, not the tanh one.
-        return self.fc2(ops.gelu(self.fc1(tokens), approximate=False))
+        # The erf GELU of the official weights (not the tanh one), with a gradient that
+        # keeps only its input (gelu.py: a fifth less memory in training).
+        return self.fc2(gelu_exact(self.fc1(tokens)))
 
     def compute_output_shape(self, input_shape):
         return input_shape
