@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 
+
 def make_photo_folder(root, count):
     from sklearn.datasets import load_sample_images
     from PIL import Image

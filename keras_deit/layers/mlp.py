@@ -33,7 +33,7 @@ class Mlp(keras.layers.Layer):
 
     def call(self, tokens):
         # The erf GELU of the official weights (not the tanh one), with a gradient that
-        # keeps only its input (gelu.py: a fifth less memory in training).
+        # keeps only its input (gelu.py: about a fifth less memory in training).
         return self.fc2(gelu_exact(self.fc1(tokens)))
 
     def compute_output_shape(self, input_shape):

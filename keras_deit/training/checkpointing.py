@@ -71,7 +71,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not self.write:
             return
-        os.makedirs(self.directory, exist_ok=True)
         name = f"epoch-{epoch + 1:04d}.weights.h5"
         write_atomically(os.path.join(self.directory, name), self.model.save_weights)
         atomic_write_text(
