@@ -52,7 +52,9 @@ def test_attention_command_writes_a_figure(model, image_path, tmp_path):
     maps = token_maps(model, load_eval_image(str(image_path), model.image_size))
     assert len(maps) == 2 + 2 * 2 and all(grid.shape == (4, 4) for grid in maps.values())
     output = tmp_path / "maps.png"
-    arguments = _parser(attention).parse_args(["attention", "--model", str(model_path), str(image_path), "-o", str(output)])
+    arguments = _parser(attention).parse_args(
+        ["attention", "--model", str(model_path), str(image_path), "-o", str(output)]
+    )
     assert arguments.handler(arguments) == 0 and output.stat().st_size > 10_000
 
 
@@ -72,7 +74,8 @@ def test_maps_are_computed_on_the_evaluation_crop(model, image_path):
         rollout = (step / step.sum(-1, keepdims=True)) @ rollout
     np.testing.assert_allclose(maps["class token: rollout"], rollout[0, 2:].reshape(4, 4), atol=1e-6)
     np.testing.assert_allclose(maps["distillation token: rollout"], rollout[1, 2:].reshape(4, 4), atol=1e-6)
-    np.testing.assert_allclose(maps["distillation token: last block, head 1"], scores[-1][0, 1, 1, 2:].reshape(4, 4), atol=1e-6)
+    last_head = scores[-1][0, 1, 1, 2:].reshape(4, 4)
+    np.testing.assert_allclose(maps["distillation token: last block, head 1"], last_head, atol=1e-6)
     with pytest.raises(ValueError, match="model's size"):
         token_maps(model, np.zeros((40, 50, 3)))
 

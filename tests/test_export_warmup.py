@@ -20,7 +20,8 @@ def keras_outputs(model, pixels):
     cls_logits, dist_logits = (keras.ops.convert_to_numpy(x) for x in model.heads(pixels))
     logits = keras.ops.convert_to_numpy(model(pixels))
     probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-    return dict(cls_logits=cls_logits, dist_logits=dist_logits, probabilities=probabilities / probabilities.sum(-1, keepdims=True))
+    probabilities /= probabilities.sum(-1, keepdims=True)
+    return dict(cls_logits=cls_logits, dist_logits=dist_logits, probabilities=probabilities)
 
 
 def test_warmup_requests_replay_like_the_keras_model(tmp_path):

@@ -73,7 +73,9 @@ def warmup_requests(*, model_name, image_size, crop_ratio):
             ),
         ),
         # Pixels at the model's own size keep the file small (0.6 MB at 224).
-        "predict_images": ("images", tf.make_tensor_proto(image[None, : image_size[0], : image_size[1]].astype("float32"))),
+        "predict_images": (
+            "images", tf.make_tensor_proto(image[None, : image_size[0], : image_size[1]].astype("float32"))
+        ),
     }
     requests = {}
     for signature, (input_name, tensor) in inputs.items():
