@@ -41,9 +41,12 @@ setup(
             "jax",
             "tf2onnx",
             "onnxruntime",
+            "openvino",
         ],
         # `keras-deit export --format onnx`.
         "onnx": ["tf2onnx", "onnxruntime"],
+        # `keras-deit export --format openvino` (converted from the ONNX export).
+        "openvino": ["tf2onnx", "openvino"],
         # Peers measured beside keras_deit in benchmarks/.
         "bench": ["keras-hub"],
     },

@@ -9,7 +9,7 @@ model = keras_deit.DeiTSmall(distill=True)
 
 from keras_deit import layers, losses, teachers, training
 from keras_deit.distillation_model import DistillationModel
-from keras_deit.export import export_litert, export_onnx, export_saved_model
+from keras_deit.export import export_litert, export_onnx, export_openvino, export_saved_model
 from keras_deit.models import DeiT, DeiTBase, DeiTSmall, DeiTTiny, load_deit_weights
 from keras_deit.training import train
 from keras_deit.teachers import (
@@ -49,6 +49,7 @@ __all__ = [
     "RegNetY320",
     "export_litert",
     "export_onnx",
+    "export_openvino",
     "export_saved_model",
     "layers",
     "load_deit_weights",

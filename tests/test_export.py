@@ -1,4 +1,4 @@
-"""Serving exports: TF Serving SavedModel signatures, REST / gRPC requests, ONNX, LiteRT, CLI.
+"""TF Serving SavedModel export: signatures, REST / gRPC requests, versions, the CLI.
 
 Reference for served photos: Pillow decoding and a float64 NumPy implementation of the
 evaluation resize and crop, fed to the Keras model (the pipeline's transform itself is
@@ -25,9 +25,9 @@ from PIL import Image
 import keras_deit
 from keras_deit.commands import export as export_command
 from keras_deit.distillation_model import DistillationModel
-from keras_deit.export import export_litert, export_onnx, export_saved_model, inference_model
-from keras_deit.serving_preprocessing import decode_and_transform, transform_images
-from keras_deit.serving_versions import existing_versions, write_version
+from keras_deit.export import export_saved_model, inference_model
+from keras_deit.export.serving_preprocessing import decode_and_transform, transform_images
+from keras_deit.export.versions import existing_versions, write_version
 
 CLASS_NAMES = ["tench", "goldfish", "white shark", "tiger shark", "hammerhead"]
 TINY = dict(image_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2, num_classes=5)
@@ -313,34 +313,6 @@ def test_mixed_precision_student_exported_in_float32_without_teacher(tmp_path):
     pixels = transform_images(tf.constant(image), (32, 32)).numpy()
     np.testing.assert_allclose(served, softmax(np.asarray(float32_student(pixels))), atol=1e-5)
     assert inference_model(distillation).dtype_policy.name == "float32"
-
-
-def test_onnx_matches_keras(model, tmp_path):
-    import onnxruntime
-
-    path = export_onnx(model, str(tmp_path / "onnx"), class_names=CLASS_NAMES)
-    assert sorted(os.listdir(path)) == ["labels.txt", "model.onnx"]
-    with open(os.path.join(path, "labels.txt"), encoding="utf-8") as labels:
-        assert labels.read().splitlines() == CLASS_NAMES
-    session = onnxruntime.InferenceSession(os.path.join(path, "model.onnx"))
-    assert [(i.name, i.shape[1:]) for i in session.get_inputs()] == [("images", [32, 32, 3])]
-    images = np.random.default_rng(2).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
-    (logits,) = session.run(None, {"images": images})
-    np.testing.assert_allclose(logits, np.asarray(model(images)), atol=1e-4)
-
-
-def test_litert_matches_keras(model, tmp_path):
-    path = export_litert(model, str(tmp_path / "litert"))
-    interpreter = tf.lite.Interpreter(model_path=os.path.join(path, "model.tflite"))
-    (image_input,) = interpreter.get_input_details()
-    assert image_input["shape_signature"].tolist() == [-1, 32, 32, 3]
-    images = np.random.default_rng(3).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
-    interpreter.resize_tensor_input(image_input["index"], images.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(image_input["index"], images)
-    interpreter.invoke()
-    logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    np.testing.assert_allclose(logits, np.asarray(model(images)), atol=1e-4)
 
 
 def run_export_command(argv):

@@ -1,4 +1,4 @@
-"""`evaluate` and `attention`: head accuracies against NumPy, rollout against its formula."""
+"""`evaluate`: head accuracies against NumPy, the command's table."""
 
 import argparse
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_deit
-from keras_deit.commands import attention, evaluate
+from keras_deit.commands import evaluate
 from keras_deit.training.evaluation import head_metrics
 
 
@@ -34,32 +34,6 @@ def test_head_metrics_match_numpy(model):
         top5 = np.argsort(-logits, -1)[:, :5]
         assert metrics[prefix + "top5"] == pytest.approx(np.mean((top5 == labels[:, None]).any(-1)))
     assert metrics["images"] == 20 and metrics["images_per_second"] > 0
-
-
-def test_rollout_matches_the_formula():
-    rng = np.random.default_rng(1)
-    scores = [rng.dirichlet(np.ones(6), size=(2, 3, 6)) for _ in range(4)]  # (B, heads, T, T)
-    expected = np.stack([np.eye(6)] * 2)
-    for layer in scores:
-        a = layer.mean(1) + np.eye(6)
-        a = a / a.sum(-1, keepdims=True)
-        expected = np.einsum("bij,bjk->bik", a, expected)
-    np.testing.assert_allclose(attention.attention_rollout(scores), expected, rtol=1e-12)
-    np.testing.assert_allclose(attention.attention_rollout(scores).sum(-1), 1.0)
-
-
-def test_attention_command_writes_a_figure(model, tmp_path):
-    from PIL import Image
-
-    image_path = tmp_path / "digit.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype="uint8")).save(image_path)
-    model_path = tmp_path / "model.keras"
-    model.save(model_path)
-    maps = attention.token_maps(model, attention.load_image(str(image_path), model.image_size))
-    assert len(maps) == 2 + 2 * 2 and all(grid.shape == (4, 4) for grid in maps.values())
-    output = tmp_path / "maps.png"
-    arguments = _parser(attention).parse_args(["attention", "--model", str(model_path), str(image_path), "-o", str(output)])
-    assert arguments.handler(arguments) == 0 and output.stat().st_size > 10_000
 
 
 def test_evaluate_command_reports_each_head(model, tmp_path, capsys):

@@ -29,7 +29,7 @@ def run_demo(output_dir, *, epochs=60, teacher_epochs=30, train_size=600, seed=0
     ```
     """
     from keras_deit.atomic_files import write_atomically
-    from keras_deit.commands.attention import draw_maps, token_maps
+    from keras_deit.analysis import draw_maps, token_maps
     from keras_deit.digits import accuracy, digits_rgb, train_student, train_teacher
     from keras_deit.export import export_saved_model
     from keras_deit.training.evaluation import head_metrics

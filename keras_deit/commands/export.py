@@ -2,7 +2,7 @@
 
 import sys
 
-FORMATS = ("savedmodel", "onnx", "litert")
+FORMATS = ("savedmodel", "onnx", "litert", "openvino")
 
 
 def read_class_names(path):
@@ -19,12 +19,13 @@ def read_class_names(path):
 def register(subparsers):
     parser = subparsers.add_parser(
         "export",
-        help="Export a trained .keras model for TF Serving (SavedModel), ONNX or LiteRT.",
+        help="Export a trained .keras model for TF Serving (SavedModel), ONNX, LiteRT or OpenVINO.",
         description=(
             "Writes DIR/<version>/ atomically (TF Serving's layout). The SavedModel "
             "takes encoded images (signature serving_default, input image_bytes) or float "
             "pixels of any size (predict_images) and applies DeiT's evaluation resize and "
-            "crop inside; ONNX / LiteRT files take resized, cropped [0, 255] RGB pixels."
+            "crop inside; ONNX / LiteRT / OpenVINO files take resized, cropped [0, 255] "
+            "RGB pixels."
         ),
     )
     parser.add_argument("model", metavar="MODEL", help="trained model, a .keras file")
@@ -43,6 +44,10 @@ def register(subparsers):
         "--crop-ratio", type=float, default=None, metavar="R",
         help="center crop over resized side, 0.875 (DeiT's) by default (savedmodel)",
     )
+    parser.add_argument(
+        "--max-pixels", type=int, default=None, metavar="N",
+        help="largest height x width an encoded request may decode to, 89478485 (Pillow's) by default (savedmodel)",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -50,13 +55,15 @@ def _run(arguments):
     import keras
 
     import keras_deit  # noqa: F401  registers the classes the .keras file names
+    from keras_deit.data.decoding import MAX_PIXELS
     from keras_deit.export import EXPORTERS
-    from keras_deit.serving_preprocessing import DEFAULT_CROP_RATIO
+    from keras_deit.export.serving_preprocessing import DEFAULT_CROP_RATIO
 
     if not arguments.model.endswith(".keras"):
         raise ValueError(f"MODEL must be a .keras file, got {arguments.model!r}.")
-    if arguments.format != "savedmodel" and (arguments.crop_ratio is not None or arguments.top_k is not None):
-        raise ValueError("--top-k and --crop-ratio apply to --format savedmodel only.")
+    savedmodel_options = (arguments.crop_ratio, arguments.top_k, arguments.max_pixels)
+    if arguments.format != "savedmodel" and any(option is not None for option in savedmodel_options):
+        raise ValueError("--top-k, --crop-ratio and --max-pixels apply to --format savedmodel only.")
     options = dict(version=arguments.version)
     if arguments.class_names is not None:
         options["class_names"] = read_class_names(arguments.class_names)
@@ -64,6 +71,7 @@ def _run(arguments):
         options.update(
             top_k=5 if arguments.top_k is None else arguments.top_k,
             crop_ratio=DEFAULT_CROP_RATIO if arguments.crop_ratio is None else arguments.crop_ratio,
+            max_pixels=MAX_PIXELS if arguments.max_pixels is None else arguments.max_pixels,
         )
     model = keras.saving.load_model(arguments.model)
     try:

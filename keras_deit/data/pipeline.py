@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_deit.data.color_jitter import color_jitter as jitter_colors
-from keras_deit.data.decoding import crop, decode_rgb, decode_window
+from keras_deit.data.decoding import MAX_PIXELS, crop, decode_rgb, decode_window
 from keras_deit.data.eval_transform import resize_and_center_crop
 from keras_deit.data.mixup_cutmix import mix_batch, smooth_one_hot
 from keras_deit.data.rand_augment import rand_augment as apply_rand_augment
@@ -67,6 +67,7 @@ def make_dataset(
     repeats=3,
     shuffle_buffer=10_000,
     drop_remainder=None,
+    max_pixels=MAX_PIXELS,
 ):
     """A `tf.data.Dataset` of (images, labels) batches with DeiT's transforms.
 
@@ -110,6 +111,8 @@ def make_dataset(
         shuffle_buffer: int. Shuffle buffer for streamed sources (TFDS, TFRecord).
         drop_remainder: bool or None. Drop the last partial batch (static shapes);
             None means True in training and False in evaluation.
+        max_pixels: int. Encoded images of more pixels are dropped before decoding
+            (their header is read; see `keras_deit.data.decoding`).
 
     Returns:
         A `tf.data.Dataset` of (images float32 (B, S, S, 3), labels): labels are int32
@@ -142,7 +145,7 @@ def make_dataset(
                 source.payload, payload, element_seed, image_size=image_size,
                 scale=scale, ratio=ratio, flip_probability=flip_probability,
                 rand_augment=rand_augment, three_augment=three_augment,
-                color_jitter=color_jitter, erasing_probability=erasing_probability,
+                color_jitter=color_jitter, erasing_probability=erasing_probability, max_pixels=max_pixels,
             )
             return image, label
 
@@ -155,7 +158,7 @@ def make_dataset(
 
         @_no_autograph
         def transform(payload, label):
-            image = _load(source.payload)(payload)
+            image = _load(source.payload, max_pixels)(payload)
             image = resize_and_center_crop(image, image_size=image_size, crop_ratio=crop_ratio)
             return image, label
 
@@ -185,13 +188,13 @@ def make_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _load(payload_kind):
+def _load(payload_kind, max_pixels):
     """The function turning a record's payload into uint8 pixels (H, W, 3)."""
     if payload_kind == "pixels":
         return tf.convert_to_tensor
     if payload_kind == "path":
-        return lambda path: decode_rgb(tf.io.read_file(path))
-    return decode_rgb
+        return lambda path: decode_rgb(tf.io.read_file(path), max_pixels)
+    return lambda encoded: decode_rgb(encoded, max_pixels)
 
 
 def _training_records(source, base_seed, *, seed, epochs, repeats, num_shards, shard_index, shuffle_buffer):
@@ -231,7 +234,7 @@ def _eval_records(source, *, num_shards, shard_index):
 
 def _train_image(
     payload_kind, payload, seed, *, image_size, scale, ratio, flip_probability, rand_augment,
-    three_augment, color_jitter, erasing_probability,
+    three_augment, color_jitter, erasing_probability, max_pixels,
 ):
     """The per-image training transform, float32 (image_size, image_size, 3)."""
     crop_seed, flip_seed, augment_seed, erase_seed = tf.unstack(
@@ -245,7 +248,7 @@ def _train_image(
         region = crop(payload, choose_window(tf.shape(payload)[:2]))
     else:
         encoded = tf.io.read_file(payload) if payload_kind == "path" else payload
-        region = decode_window(encoded, choose_window)
+        region = decode_window(encoded, choose_window, max_pixels)
     image = resize_bicubic(region, (image_size, image_size))
     flip = tf.random.stateless_uniform((), flip_seed) < flip_probability
     # tf.cond, not tf.where: a broadcast select of the whole image costs more than the flip.

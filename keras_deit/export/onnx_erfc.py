@@ -12,7 +12,7 @@ Importing this module registers the handler (once per process).
 
 Example:
 ```python
-import keras_deit.tf2onnx_erfc  # noqa: F401  before model.export(..., format="onnx")
+import keras_deit.export.onnx_erfc  # noqa: F401  before model.export(..., format="onnx")
 ```
 """
 

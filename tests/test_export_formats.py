@@ -1,0 +1,69 @@
+"""Network-file exports (ONNX, LiteRT, OpenVINO): each runtime's logits against the Keras model."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_deit
+from keras_deit.export import export_litert, export_onnx, export_openvino
+
+CLASS_NAMES = ["tench", "goldfish", "white shark", "tiger shark", "hammerhead"]
+TINY = dict(image_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2, num_classes=5)
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return keras_deit.DeiT(distill=True, **TINY)
+
+
+def test_onnx_matches_keras(model, tmp_path):
+    import onnxruntime
+
+    path = export_onnx(model, str(tmp_path / "onnx"), class_names=CLASS_NAMES)
+    assert sorted(os.listdir(path)) == ["labels.txt", "model.onnx"]
+    with open(os.path.join(path, "labels.txt"), encoding="utf-8") as labels:
+        assert labels.read().splitlines() == CLASS_NAMES
+    session = onnxruntime.InferenceSession(os.path.join(path, "model.onnx"))
+    assert [(i.name, i.shape[1:]) for i in session.get_inputs()] == [("images", [32, 32, 3])]
+    images = np.random.default_rng(2).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    (logits,) = session.run(None, {"images": images})
+    np.testing.assert_allclose(logits, np.asarray(model(images)), atol=1e-4)
+
+
+def test_litert_matches_keras(model, tmp_path):
+    path = export_litert(model, str(tmp_path / "litert"))
+    interpreter = tf.lite.Interpreter(model_path=os.path.join(path, "model.tflite"))
+    (image_input,) = interpreter.get_input_details()
+    assert image_input["shape_signature"].tolist() == [-1, 32, 32, 3]
+    images = np.random.default_rng(3).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    interpreter.resize_tensor_input(image_input["index"], images.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(image_input["index"], images)
+    interpreter.invoke()
+    logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(logits, np.asarray(model(images)), atol=1e-4)
+
+
+def test_openvino_matches_keras(model, tmp_path):
+    import openvino
+
+    path = export_openvino(model, str(tmp_path / "openvino"), class_names=CLASS_NAMES)
+    assert sorted(os.listdir(path)) == ["labels.txt", "model.bin", "model.xml"]
+    assert os.listdir(tmp_path / "openvino") == ["1"]  # no temporary folder or ONNX file left
+    with open(os.path.join(path, "labels.txt"), encoding="utf-8") as labels:
+        assert labels.read().splitlines() == CLASS_NAMES
+    network = openvino.Core().read_model(os.path.join(path, "model.xml"))
+    (image_input,) = network.inputs
+    assert image_input.get_any_name() == "images"
+    assert str(image_input.get_partial_shape()) == "[?,32,32,3]"
+    # Weights stay float32 (save_model's default compress_to_fp16 is turned off).
+    constants = [op for op in network.get_ops() if op.get_type_name() == "Constant"]
+    assert "f16" not in {op.get_output_element_type(0).get_type_name() for op in constants}
+    compiled = openvino.Core().compile_model(network, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    images = np.random.default_rng(5).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    logits = compiled(images)[0]
+    np.testing.assert_allclose(logits, np.asarray(model(images)), atol=1e-4)
