@@ -46,7 +46,7 @@ def parse_value(key, text, annotation):
         value = tuple(value)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if origin is tuple:
+    if origin is tuple and isinstance(value, tuple):
         value = tuple(float(item) if arguments[0] is float and type(item) is int else item for item in value)
     try:
         check_value(key, value, annotation)
