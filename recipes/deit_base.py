@@ -2,7 +2,7 @@
 
 86,567,656 parameters. 300 epochs at global batch 1024 (AdamW lr 5e-4 * 1024 / 512,
 weight decay 0.05, 5 warmup epochs, cosine to 1e-5, EMA 0.99996); see
-keras_deit/training/defaults.py for every value.
+keras_deit/training/config.py for every value (`--print-config` shows them).
 Command (ImageNet prepared for TFDS, `manual_dir` holding the tars):
 
     keras-deit train recipes/deit_base.py --output runs/deit_base \
@@ -16,4 +16,5 @@ from keras_deit.training.defaults import deit_config
 
 
 def get_config():
+    """The official recipe as a `RunConfig`."""
     return deit_config("base")

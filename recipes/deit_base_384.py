@@ -17,4 +17,5 @@ from keras_deit.training.defaults import finetune_384_config
 
 
 def get_config():
+    """The official recipe as a `RunConfig`."""
     return finetune_384_config("base")

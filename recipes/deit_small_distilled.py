@@ -2,7 +2,7 @@
 
 22,436,432 parameters. 300 epochs at global batch 1024 (AdamW lr 5e-4 * 1024 / 512,
 weight decay 0.05, 5 warmup epochs, cosine to 1e-5, EMA 0.99996); see
-keras_deit/training/defaults.py for every value.
+keras_deit/training/config.py for every value (`--print-config` shows them).
 Distilled from RegNetY-16GF (timm `regnety_160`, 82.9% top-1; weights
 `regnety_160-a5fe301d.pth`), hard distillation, alpha 0.5, tau 1.0.
 
@@ -19,4 +19,5 @@ from keras_deit.training.defaults import deit_config
 
 
 def get_config():
+    """The official recipe as a `RunConfig`."""
     return deit_config("small", distill=True)

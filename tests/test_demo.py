@@ -1,11 +1,16 @@
 """The offline demo (the README's first command), reduced to a few epochs."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import keras
 from keras_deit.cli import main as cli_main
+from keras_deit.data import make_dataset
 from keras_deit.digits import digits_rgb
+from keras_deit.training.build_data import dataset_options, load_sources
+from keras_deit.training.evaluation import head_metrics
+from keras_deit.training.recipes import load_recipe
 
 
 def test_digits_are_rgb_pixels_in_0_255_with_all_classes():
@@ -18,27 +23,50 @@ def test_digits_are_rgb_pixels_in_0_255_with_all_classes():
     np.testing.assert_array_equal(x_train[:, ::2, ::2], x_train[:, 1::2, 1::2])
 
 
-def test_demo_trains_exports_and_draws(tmp_path, capsys):
-    assert cli_main(
-        ["demo", "--epochs", "6", "--teacher-epochs", "10", "--output", str(tmp_path)]
-    ) == 0
-    output = capsys.readouterr().out
-    rows = {
+def _table(output):
+    return {
         line.split(" | ")[0].strip("| "): float(line.split(" | ")[1].rstrip("%| "))
         for line in output.splitlines()
         if line.startswith("| ") and "%" in line
     }
-    teacher = next(value for name, value in rows.items() if name.startswith("teacher"))
-    # Measured 81% after 10 epochs (seed 0); chance is 10%.
-    assert teacher >= 60.0
-    assert len(rows) == 5 and all(value > 10.0 for value in rows.values())
+
+
+def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
+    assert cli_main(["demo", "--epochs", "10", "--teacher-epochs", "6", "--output", str(tmp_path)]) == 0
+    output = capsys.readouterr().out
+    for stage in ("training the teacher", "training the student", "training the distilled", "exporting", "drawing"):
+        assert f"[demo] {stage}" in output, stage
+    rows = _table(output)
+    assert len(rows) == 5
+
+    # The table is the held-out accuracy of the saved models, evaluated again here.
+    data = load_recipe("digits").data
+    test_source = load_sources(data)[1]
+    test_data = make_dataset(test_source, training=False, image_size=32, batch_size=64, **dataset_options(data))
+    models = {run: keras.saving.load_model(tmp_path / run / "model.keras", safe_mode=True)
+              for run in ("teacher", "student", "distilled")}
+    metrics = {run: head_metrics(model, test_data) for run, model in models.items()}
+    expected = {
+        "teacher": metrics["teacher"]["top1"],
+        "no distillation": metrics["student"]["top1"],
+        "class head": metrics["distilled"]["cls_top1"],
+        "distillation head": metrics["distilled"]["dist_top1"],
+        "class + distillation": metrics["distilled"]["top1"],
+    }
+    for key, value in expected.items():
+        printed = next(row for name, row in rows.items() if key in name)
+        assert printed == pytest.approx(100 * value, abs=0.051), key
+    # Chance is 10%. Measured (seed 0): teacher 75.8% after 6 epochs; after 10 epochs the
+    # student 49.7%, the distilled class head 52.2%, distillation head 50.6%, both 51.1%.
+    assert expected["teacher"] >= 0.6
+    assert min(expected.values()) >= 0.35
 
     # The export serves the distilled student's probabilities for its pixels.
-    student = keras.saving.load_model(tmp_path / "deit_digits_distilled.keras", safe_mode=True)
+    student = models["distilled"]
     served = tf.saved_model.load(str(tmp_path / "saved_models" / "deit_digits" / "1"))
-    # Whole pixel values: the serving transform delivers 8-bit pixels, as a decoded photo.
-    images = np.round(digits_rgb(image_size=16, train_size=600)[2][:8])
+    # Whole pixel values at the model's size: the serving transform delivers 8-bit pixels.
+    images = np.round(digits_rgb(image_size=32, train_size=600)[2][:8])
     probabilities = served.signatures["predict_images"](images=tf.constant(images))["probabilities"]
-    expected = keras.ops.convert_to_numpy(keras.ops.softmax(student(images)))
-    assert np.max(np.abs(probabilities.numpy() - expected)) <= 1e-5
+    expected_probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(student(images)))
+    assert np.max(np.abs(probabilities.numpy() - expected_probabilities)) <= 1e-5
     assert (tmp_path / "attention.png").stat().st_size > 10_000

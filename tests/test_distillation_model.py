@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_deit.digits import digits_rgb, train_teacher
+from keras_deit.digits import digits_rgb
+from keras_deit.teachers.convnet import ConvNet
 from keras_deit.distillation_model import DistillationModel
 from keras_deit.losses import distillation_loss
 from keras_deit.models.deit import DeiT
@@ -326,8 +327,11 @@ def test_checkpoints_hold_the_student_and_optimizer_never_the_teacher(tmp_path):
 
 def test_hard_distillation_head_agrees_with_a_trained_convnet_teacher_on_held_out_digits():
     x_train, y_train, x_test, _ = digits_rgb(image_size=16, train_size=0.6)
-    teacher = train_teacher(x_train, y_train, epochs=8)
     keras.utils.set_random_seed(0)
+    teacher = ConvNet(image_size=16, num_classes=10)
+    teacher.compile(optimizer=keras.optimizers.Adam(2e-3),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    teacher.fit(x_train, y_train, batch_size=32, epochs=8, verbose=0)
     # Four 8x8 patches of the 16x16 images: a student that learns in a few epochs.
     student = DeiT(
         image_size=16,

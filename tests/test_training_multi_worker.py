@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from keras_deit.training import apply_overrides, load_recipe
-from keras_deit.training.train import build_student
+from keras_deit.training.build_models import build_student
 
 # One worker (or the single process when TF_CONFIG is unset): trains the recipe with
 # the overrides and saves the student's final weights as weights_<task index>.npy.
@@ -20,8 +20,6 @@ import json, os, sys
 import keras
 import numpy as np
 
-from keras_deit.training import apply_overrides, load_recipe
-from keras_deit.training.train import build_student
 import keras_deit
 from keras_deit.training import apply_overrides, load_recipe
 recipe, output = sys.argv[1], sys.argv[2]
@@ -96,7 +94,7 @@ def test_two_workers_train_what_one_process_trains(tmp_path):
     np.testing.assert_array_equal(workers[0], workers[1])
     np.testing.assert_allclose(workers[0], alone, atol=1e-5)
     config = apply_overrides(load_recipe("digits"), overrides)
-    keras.utils.set_random_seed(config["training"]["seed"])
+    keras.utils.set_random_seed(config.training.seed)
     initial = np.concatenate([np.ravel(w) for w in build_student(config, num_classes=10).get_weights()])
     assert np.abs(alone - initial).max() > 100 * 1e-5  # the six updates moved the weights
     worker_losses = [float(row["loss"]) for row in _log_rows(str(tmp_path / "workers"))]

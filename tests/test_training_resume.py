@@ -62,11 +62,12 @@ def test_sigkill_mid_epoch_then_same_command_resumes(tmp_path):
     ]
     # The optimizer's step counter was restored: the logged rate follows the schedule
     # through the restart (a fresh optimizer would restart the warmup).
-    from keras_deit.training.config import apply_overrides, load_recipe
-    from keras_deit.training.train import learning_rate_schedule
+    from keras_deit.training.build_optimization import build_schedule
+    from keras_deit.training.overrides import apply_overrides
+    from keras_deit.training.recipes import load_recipe
 
     config = apply_overrides(load_recipe("digits"), [f"training.epochs={EPOCHS}", "training.global_batch_size=16"])
-    schedule = learning_rate_schedule(config["training"], updates_per_epoch=STEPS)
+    schedule = build_schedule(config.training, updates_per_epoch=STEPS)
     expected = [float(schedule((epoch + 1) * STEPS)) for epoch in range(EPOCHS)]
     np.testing.assert_allclose([float(row["learning_rate"]) for row in rows], expected, rtol=1e-6)
     assert all(np.isfinite(float(row["loss"])) for row in rows)

@@ -7,9 +7,9 @@ from timm.scheduler import CosineLRScheduler
 
 import keras
 
-from keras_deit.training.config import load_recipe
+from keras_deit.training.build_optimization import build_schedule
+from keras_deit.training.recipes import load_recipe
 from keras_deit.training.schedule import WarmupCosineSchedule
-from keras_deit.training.train import learning_rate_schedule
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
 
@@ -29,13 +29,13 @@ def timm_learning_rates(*, peak, total, warmup, warmup_lr, min_lr, steps):
 
 @pytest.mark.parametrize("recipe", ["deit_tiny", "deit_base_distilled", "deit_base_384"])
 def test_recipe_schedule_equals_timm_at_key_steps(recipe):
-    training = load_recipe(recipe)["training"]
-    updates_per_epoch = IMAGENET_TRAIN_IMAGES // training["global_batch_size"]
-    schedule = learning_rate_schedule(training, updates_per_epoch=updates_per_epoch)
-    total, warmup = training["epochs"] * updates_per_epoch, training["warmup_epochs"] * updates_per_epoch
+    training = load_recipe(recipe).training
+    updates_per_epoch = IMAGENET_TRAIN_IMAGES // training.global_batch_size
+    schedule = build_schedule(training, updates_per_epoch=updates_per_epoch)
+    total, warmup = training.epochs * updates_per_epoch, training.warmup_epochs * updates_per_epoch
     steps = [0, warmup // 2, warmup - 1, warmup, (warmup + total) // 2, total - 1, total, total + 10]
     expected = timm_learning_rates(
-        peak=training["base_learning_rate"] * training["global_batch_size"] / 512, total=total,
+        peak=training.base_learning_rate * training.global_batch_size / 512, total=total,
         warmup=warmup, warmup_lr=1e-6, min_lr=1e-5, steps=steps,
     )
     ours = np.array([float(schedule(step)) for step in steps])
@@ -43,13 +43,13 @@ def test_recipe_schedule_equals_timm_at_key_steps(recipe):
 
 
 def test_official_values():
-    training = load_recipe("deit_small")["training"]
-    schedule = learning_rate_schedule(training, updates_per_epoch=1251)
+    training = load_recipe("deit_small").training
+    schedule = build_schedule(training, updates_per_epoch=1251)
     assert float(schedule(0)) == pytest.approx(1e-6, rel=1e-12)
     assert float(schedule(5 * 1251)) == pytest.approx(1e-3, rel=1e-3)  # 5e-4 * 1024 / 512
     assert float(schedule(300 * 1251)) == pytest.approx(1e-5, rel=1e-12)
-    finetune = load_recipe("deit_base_384")["training"]
-    assert finetune["base_learning_rate"] * finetune["global_batch_size"] / 512 == pytest.approx(1e-5)
+    finetune = load_recipe("deit_base_384").training
+    assert finetune.base_learning_rate * finetune.global_batch_size / 512 == pytest.approx(1e-5)
 
 
 def test_schedule_serializes():

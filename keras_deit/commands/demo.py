@@ -1,26 +1,67 @@
 """`keras-deit demo`: the offline main job, distillation through attention on digits.
 
-On scikit-learn's bundled digits (nothing is downloaded): trains a small convnet
-teacher, then the same small DeiT student without distillation and with hard
-distillation through the distillation token, prints a table like the paper's ablation
-(Table 3: teacher, student, distilled student per head), exports the distilled student
-for TF Serving, and draws its attention maps.
+On scikit-learn's bundled digits (nothing is downloaded), through `keras_deit.train` and
+the DeiT data pipeline, runs three recipes: the convnet teacher
+(`recipes/digits_teacher.py`), the DeiT student without distillation
+(`recipes/digits.py`) and with hard distillation through the distillation token
+(`recipes/digits_distilled.py`, taught by the first run's `model.keras`). It prints a
+table like the paper's ablation (Table 3: teacher, student, distilled student per head),
+exports the distilled student for TF Serving and draws its attention maps.
 """
 
+import contextlib
 import os
+import threading
 import time
 
-DEMO_IMAGE_SIZE = 16
-# Four 8x8 patches of 16x16 digits: a student that learns in a minute on 2 cores.
-STUDENT = dict(image_size=DEMO_IMAGE_SIZE, patch_size=8, embed_dim=128, depth=2, num_heads=4)
+# Progress lines at least this often (seconds), whatever the stage.
+HEARTBEAT_SECONDS = 8.0
 
 
-def run_demo(output_dir, *, epochs=60, teacher_epochs=30, train_size=600, seed=0):
+@contextlib.contextmanager
+def _stage(name, start):
+    """Prints `name` on entry, then a line every HEARTBEAT_SECONDS until the block ends."""
+    done = threading.Event()
+
+    def beat():
+        while not done.wait(HEARTBEAT_SECONDS):
+            print(f"[demo] {name}: still running, {time.perf_counter() - start:.0f} s", flush=True)
+
+    print(f"[demo] {name} ({time.perf_counter() - start:.0f} s)", flush=True)
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def demo_configs(output_dir, *, epochs, teacher_epochs, seed):
+    """`{run name: RunConfig}` of the three runs, the students taught by the teacher run's model."""
+    from keras_deit.training.overrides import apply_overrides
+    from keras_deit.training.recipes import load_recipe
+
+    common = [f"training.seed={seed}"]
+    teacher_model = os.path.join(output_dir, "teacher", "model.keras")
+    return {
+        "teacher": apply_overrides(load_recipe("digits_teacher"), common + [f"training.epochs={teacher_epochs}"]),
+        "student": apply_overrides(load_recipe("digits"), common + [f"training.epochs={epochs}"]),
+        "distilled": apply_overrides(
+            load_recipe("digits_distilled"), common + [f"training.epochs={epochs}", f"teacher.model={teacher_model}"]
+        ),
+    }
+
+
+def run_demo(output_dir, *, epochs=20, teacher_epochs=10, seed=0):
     """Trains teacher, student and distilled student; exports and draws the distilled one.
 
+    Each run is `keras_deit.train` of a digits recipe into `output_dir/<run>/`.
+
     Returns:
-        dict with `rows` (ablation table: name -> accuracy or None), `export` (the
-        SavedModel version folder), `attention` (PNG path), `model` (.keras path),
+        dict with `rows` (ablation table: name -> held-out top-1), `runs` (name -> run
+        folder), `export` (the SavedModel version folder), `attention` (PNG path),
+        `model` (the distilled student's .keras), `train_images`, `test_images`,
         `seconds`.
 
     Example:
@@ -28,50 +69,53 @@ def run_demo(output_dir, *, epochs=60, teacher_epochs=30, train_size=600, seed=0
     result = run_demo("runs/demo", epochs=5, teacher_epochs=5)
     ```
     """
-    from keras_deit.atomic_files import write_atomically
     from keras_deit.analysis import draw_maps, token_maps
-    from keras_deit.digits import accuracy, digits_rgb, train_student, train_teacher
     from keras_deit.export import export_saved_model
-    from keras_deit.training.evaluation import head_metrics
+    from keras_deit.training.build_data import load_sources
+    from keras_deit.training.train import train
 
     start = time.perf_counter()
-    os.makedirs(output_dir, exist_ok=True)
-    x_train, y_train, x_test, y_test = digits_rgb(
-        image_size=DEMO_IMAGE_SIZE, train_size=train_size, seed=seed
-    )
-    teacher = train_teacher(x_train, y_train, epochs=teacher_epochs, seed=seed)
-    student = train_student(
-        "none", teacher, x_train, y_train, epochs=epochs, seed=seed, student_config=STUDENT
-    )
-    distilled = train_student(
-        "hard", teacher, x_train, y_train, epochs=epochs, seed=seed, student_config=STUDENT
-    )
-    heads = head_metrics(distilled, [(x_test, y_test)])
+    configs = demo_configs(output_dir, epochs=epochs, teacher_epochs=teacher_epochs, seed=seed)
+    runs, trained = {}, {}
+    for name, config in configs.items():
+        runs[name] = os.path.join(output_dir, name)
+        with _stage(f"training the {name} ({config.name}, {config.training.epochs} epochs)", start):
+            # verbose=2: one line per epoch.
+            trained[name] = train(config, runs[name], verbose=2)
+    teacher, student, distilled = (trained[name] for name in ("teacher", "student", "distilled"))
+    heads = distilled["results"]["weights"]
     rows = {
-        f"teacher: convnet ({teacher.count_params():,} parameters)": accuracy(teacher, x_test, y_test),
-        f"DeiT student, no distillation ({student.count_params():,} parameters)": accuracy(
-            student, x_test, y_test
+        f"teacher: convnet ({teacher['student'].count_params():,} parameters)": teacher["results"]["weights"]["top1"],
+        f"DeiT student, no distillation ({student['student'].count_params():,} parameters)": (
+            student["results"]["weights"]["top1"]
         ),
     }
     for head, key in (("class head", "cls_top1"), ("distillation head", "dist_top1"),
                       ("class + distillation", "top1")):
         rows[f"DeiT student, hard distillation: {head}"] = heads[key]
 
-    model_path = os.path.join(output_dir, "deit_digits_distilled.keras")
-    write_atomically(model_path, distilled.save)
-    # The digits already have the model's size: crop_ratio 1 keeps them whole.
-    export = export_saved_model(
-        distilled,
-        os.path.join(output_dir, "saved_models", "deit_digits"),
-        class_names=[str(digit) for digit in range(10)],
-        crop_ratio=1.0,
-    )
-    attention = os.path.join(output_dir, "attention.png")
-    image = x_test[0]
-    draw_maps(image, token_maps(distilled, image), attention)
+    config = configs["distilled"]
+    with _stage("exporting the distilled student for TF Serving", start):
+        export = export_saved_model(
+            distilled["student"], os.path.join(output_dir, "saved_models", "deit_digits"),
+            class_names=list(distilled["class_names"]), crop_ratio=config.data.crop_ratio,
+        )
+    with _stage("drawing the distilled student's attention maps", start):
+        import tensorflow as tf
+
+        from keras_deit.data.eval_transform import resize_and_center_crop
+
+        train_source, test_source = load_sources(config.data)
+        image = resize_and_center_crop(
+            tf.convert_to_tensor(test_source.table[0][0]), image_size=config.model.image_size,
+            crop_ratio=config.data.crop_ratio,
+        ).numpy()
+        attention = os.path.join(output_dir, "attention.png")
+        draw_maps(image, token_maps(distilled["student"], image), attention)
     return dict(
-        rows=rows, export=export, attention=attention, model=model_path,
-        train_images=len(x_train), test_images=len(x_test), seconds=time.perf_counter() - start,
+        rows=rows, runs=runs, export=export, attention=attention, model=os.path.join(runs["distilled"], "model.keras"),
+        train_images=train_source.num_examples, test_images=test_source.num_examples,
+        seconds=time.perf_counter() - start,
     )
 
 
@@ -80,8 +124,8 @@ def register(subparsers):
         "demo", help="Offline demo: distillation through attention on digits, exported."
     )
     parser.add_argument("--output", default="runs/demo", help="folder for the outputs")
-    parser.add_argument("--epochs", type=int, default=60, help="student epochs")
-    parser.add_argument("--teacher-epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=20, help="student epochs")
+    parser.add_argument("--teacher-epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(handler=_run)
 

@@ -1,5 +1,6 @@
-"""Teacher networks for DeiT distillation: RegNetY (timm-compatible) in Keras 3."""
+"""Teacher networks for DeiT distillation: RegNetY (timm-compatible) in Keras 3, a small convnet."""
 
+from keras_deit.teachers.convnet import ConvNet
 from keras_deit.teachers.regnet import (
     RegNetY,
     RegNetY002,
@@ -19,6 +20,7 @@ from keras_deit.teachers.regnet_checkpoint import load_timm_regnet_weights, timm
 from keras_deit.teachers.regnet_config import REGNETY_CONFIGS, regnet_stages
 
 __all__ = [
+    "ConvNet",
     "REGNETY_CONFIGS",
     "RegNetY",
     "RegNetY002",

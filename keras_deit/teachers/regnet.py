@@ -33,13 +33,13 @@ def _conv_initializer(groups):
 
 
 def _conv_bn(
-    x, *, filters, kernel_size, strides=1, groups=1, activation=True, zero_gamma=False, name
+    x, *, filters, kernel_size, strides=1, groups=1, activation=True, zero_gamma=False, dtype=None, name
 ):
     """timm's ConvNormAct: conv (no bias), BatchNorm, optional ReLU as `{name}_conv/_bn/_act`."""
     padding = "same"
     if kernel_size > 1 and strides > 1:
         # torch pads k//2 on every side; Keras "same" at stride 2 pads only bottom/right.
-        x = keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        x = keras.layers.ZeroPadding2D(kernel_size // 2, dtype=dtype, name=f"{name}_pad")(x)
         padding = "valid"
     # Keras' TF backend compiles grouped convolutions with XLA (cuDNN's grouped conv on GPU). On
     # CPU that is about 2x slower than one conv per group and retraced at every eager call; call
@@ -52,6 +52,7 @@ def _conv_bn(
         groups=groups,
         use_bias=False,
         kernel_initializer=_conv_initializer(groups),
+        dtype=dtype,
         name=f"{name}_conv",
     )(x)
     x = keras.layers.BatchNormalization(
@@ -59,21 +60,23 @@ def _conv_bn(
         epsilon=BN_EPSILON,
         # timm's zero_init_last: each residual branch starts as zero, the block as identity.
         gamma_initializer="zeros" if zero_gamma else "ones",
+        dtype=dtype,
         name=f"{name}_bn",
     )(x)
     if activation:
-        x = keras.layers.ReLU(name=f"{name}_act")(x)
+        x = keras.layers.ReLU(dtype=dtype, name=f"{name}_act")(x)
     return x
 
 
-def _squeeze_excite(x, *, channels, reduced_channels, name):
+def _squeeze_excite(x, *, channels, reduced_channels, dtype=None, name):
     """timm's SEModule: channel gates from pooled features through a ReLU / sigmoid bottleneck."""
-    gate = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
+    gate = keras.layers.GlobalAveragePooling2D(keepdims=True, dtype=dtype, name=f"{name}_pool")(x)
     gate = keras.layers.Conv2D(
         reduced_channels,
         1,
         activation="relu",
         kernel_initializer=_conv_initializer(1),
+        dtype=dtype,
         name=f"{name}_fc1",
     )(gate)
     gate = keras.layers.Conv2D(
@@ -81,29 +84,33 @@ def _squeeze_excite(x, *, channels, reduced_channels, name):
         1,
         activation="sigmoid",
         kernel_initializer=_conv_initializer(1),
+        dtype=dtype,
         name=f"{name}_fc2",
     )(gate)
-    return keras.layers.Multiply(name=f"{name}_gate")([x, gate])
+    return keras.layers.Multiply(dtype=dtype, name=f"{name}_gate")([x, gate])
 
 
-def _bottleneck(x, *, in_channels, channels, strides, group_size, se_ratio, name):
+def _bottleneck(x, *, in_channels, channels, strides, group_size, se_ratio, dtype=None, name):
     """timm's regnet Bottleneck (bottleneck ratio 1, SE after the group conv, conv1x1 shortcut)."""
     shortcut = x
-    x = _conv_bn(x, filters=channels, kernel_size=1, name=f"{name}_conv1")
+    x = _conv_bn(x, filters=channels, kernel_size=1, dtype=dtype, name=f"{name}_conv1")
     x = _conv_bn(
         x,
         filters=channels,
         kernel_size=3,
         strides=strides,
         groups=channels // group_size,
+        dtype=dtype,
         name=f"{name}_conv2",
     )
     # The SE width follows the block's input width, not its own (pycls / timm convention).
     x = _squeeze_excite(
-        x, channels=channels, reduced_channels=int(round(in_channels * se_ratio)), name=f"{name}_se"
+        x, channels=channels, reduced_channels=int(round(in_channels * se_ratio)), dtype=dtype,
+        name=f"{name}_se",
     )
     x = _conv_bn(
-        x, filters=channels, kernel_size=1, activation=False, zero_gamma=True, name=f"{name}_conv3"
+        x, filters=channels, kernel_size=1, activation=False, zero_gamma=True, dtype=dtype,
+        name=f"{name}_conv3",
     )
     if in_channels != channels or strides != 1:
         shortcut = _conv_bn(
@@ -112,10 +119,11 @@ def _bottleneck(x, *, in_channels, channels, strides, group_size, se_ratio, name
             kernel_size=1,
             strides=strides,
             activation=False,
+            dtype=dtype,
             name=f"{name}_downsample",
         )
-    x = keras.layers.Add(name=f"{name}_add")([x, shortcut])
-    return keras.layers.ReLU(name=f"{name}_act3")(x)
+    x = keras.layers.Add(dtype=dtype, name=f"{name}_add")([x, shortcut])
+    return keras.layers.ReLU(dtype=dtype, name=f"{name}_act3")(x)
 
 
 def RegNetY(
@@ -128,6 +136,7 @@ def RegNetY(
     include_preprocessing=True,
     pooling=None,
     name=None,
+    dtype=None,
 ):
     """Builds the RegNetY of one size; `RegNetY002` ... `RegNetY320` are its shorthands.
 
@@ -147,6 +156,9 @@ def RegNetY(
         pooling: None, "avg" or "max". Global pooling of the features, only with
             `include_top=False`.
         name: str. Model name, default `f"regnety{variant}"`.
+        dtype: a Keras dtype policy or its name, None for the global one. Under
+            "mixed_bfloat16" / "mixed_float16" the layers compute in 16 bits with float32
+            weights; the normalization and the logits stay float32.
 
     Returns:
         keras.Model.
@@ -187,8 +199,8 @@ def RegNetY(
     x = inputs
     if include_preprocessing:
         # The students' normalization layer: teacher and student see the same numbers.
-        x = ImageNormalization(name="normalize")(x)
-    x = _conv_bn(x, filters=STEM_WIDTH, kernel_size=3, strides=2, name="stem")
+        x = ImageNormalization(dtype=dtype, name="normalize")(x)
+    x = _conv_bn(x, filters=STEM_WIDTH, kernel_size=3, strides=2, dtype=dtype, name="stem")
     in_channels = STEM_WIDTH
     stages = regnet_stages(
         w0=config["w0"],
@@ -206,11 +218,12 @@ def RegNetY(
                 strides=2 if block_index == 1 else 1,
                 group_size=stage["group_size"],
                 se_ratio=config["se_ratio"],
+                dtype=dtype,
                 name=f"s{stage_index}_b{block_index}",
             )
             in_channels = stage["width"]
     if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+        x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="head_pool")(x)
         x = keras.layers.Dense(
             num_classes,
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
@@ -219,9 +232,9 @@ def RegNetY(
             name="head_fc",
         )(x)
     elif pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="avg_pool")(x)
     elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+        x = keras.layers.GlobalMaxPooling2D(dtype=dtype, name="max_pool")(x)
     model = keras.Model(inputs, x, name=name or f"regnety{variant}")
     if weights is not None and weights.endswith(KERAS_WEIGHTS_SUFFIX):
         model.load_weights(weights)
@@ -243,6 +256,7 @@ _FACTORY_DOC = """Builds RegNetY-{flops}: timm's `regnety_{variant}`, {params} t
             inside. False: inputs are already normalized.
         pooling: None, "avg" or "max", only with `include_top=False`.
         name: str. Model name.
+        dtype: a Keras dtype policy or its name (e.g. "mixed_bfloat16"), None for the global one.
 
     Returns:
         keras.Model.
@@ -267,6 +281,7 @@ def _factory(variant, flops, params):
         include_preprocessing=True,
         pooling=None,
         name=f"regnety{variant}",
+        dtype=None,
     ):
         return RegNetY(
             variant=variant,
@@ -277,6 +292,7 @@ def _factory(variant, flops, params):
             include_preprocessing=include_preprocessing,
             pooling=pooling,
             name=name,
+            dtype=dtype,
         )
 
     factory.__name__ = factory.__qualname__ = f"RegNetY{variant}"

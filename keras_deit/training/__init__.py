@@ -1,4 +1,4 @@
-"""Training DeiT from a recipe: optimizer, schedule, EMA, strategy, checkpoints, evaluation.
+"""Training DeiT from a recipe: typed config, data, models, optimizer, callbacks, evaluation.
 
 Example:
 ```python
@@ -8,23 +8,44 @@ train(config, "runs/digits")
 ```
 """
 
-from keras_deit.training.config import apply_overrides, load_recipe, recipe_names
+from keras_deit.training.config import (
+    DataConfig,
+    DistillationConfig,
+    ModelConfig,
+    RunConfig,
+    TeacherConfig,
+    TrainingConfig,
+    from_dict,
+    to_dict,
+    validate,
+)
 from keras_deit.training.evaluation import evaluate, head_metrics
 from keras_deit.training.multi_worker_keras import repair_keras_for_multi_worker
 from keras_deit.training.optimizer import AdamW, build_optimizer, decays
+from keras_deit.training.overrides import apply_overrides
+from keras_deit.training.recipes import load_recipe, recipe_names
 from keras_deit.training.schedule import WarmupCosineSchedule
 from keras_deit.training.train import train
 
 __all__ = [
     "AdamW",
+    "DataConfig",
+    "DistillationConfig",
+    "ModelConfig",
+    "RunConfig",
+    "TeacherConfig",
+    "TrainingConfig",
     "WarmupCosineSchedule",
     "apply_overrides",
     "build_optimizer",
     "decays",
     "evaluate",
+    "from_dict",
     "head_metrics",
     "load_recipe",
     "recipe_names",
     "repair_keras_for_multi_worker",
+    "to_dict",
     "train",
+    "validate",
 ]
