@@ -12,7 +12,7 @@ import torch
 
 import keras_deit
 from keras_deit.cli import main as cli_main
-from keras_deit.models.deit_weights import official_checkpoint_name
+from keras_deit.weights.deit import official_checkpoint_name
 from tests.conftest import random_images, timm_input
 
 TINY = dict(image_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=5)

@@ -9,10 +9,10 @@ alpha 0.5, tau 1.0.
 """
 
 from keras_deit.models.deit_variants import VARIANTS
+from keras_deit.weights.official import OFFICIAL_DEIT, REGNETY_160_URL
 
-OFFICIAL_URL = "https://dl.fbaipublicfiles.com/deit/"
 # The paper's teacher (RegNetY-16GF, 82.9% top-1), timm's weights as the official repo uses.
-TEACHER_WEIGHTS = OFFICIAL_URL + "regnety_160-a5fe301d.pth"
+TEACHER_WEIGHTS = REGNETY_160_URL
 
 
 def deit_config(variant, *, distill=False, image_size=224):
@@ -85,14 +85,10 @@ def finetune_384_config(variant, *, distill=False):
     """The official fine-tuning at 384 from the 224 checkpoint: lr 5e-6, wd 1e-8, 30 epochs."""
     config = deit_config(variant, distill=distill, image_size=384)
     source = f"deit_{variant}{'_distilled' if distill else ''}_patch16_224"
-    checkpoints = {
-        "deit_base_patch16_224": "deit_base_patch16_224-b5f2ef4d.pth",
-        "deit_base_distilled_patch16_224": "deit_base_distilled_patch16_224-df68dfff.pth",
-    }
     config["training"].update(
         epochs=30,
         base_learning_rate=5e-6,
         weight_decay=1e-8,
-        init_from=OFFICIAL_URL + checkpoints[source],
+        init_from=OFFICIAL_DEIT[source].url,
     )
     return config

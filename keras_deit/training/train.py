@@ -25,7 +25,7 @@ from keras_deit.atomic_files import write_atomically
 from keras_deit.training.checkpointing import EpochCheckpoint, atomic_write_text, latest_checkpoint, trim_csv_log
 from keras_deit.training.ema import ema_weights, has_ema
 from keras_deit.training.evaluation import evaluate
-from keras_deit.training.initialization import initialize_from, resolve_path
+from keras_deit.weights.transfer import initialize_from, resolve_path
 from keras_deit.training.optimizer import build_optimizer
 from keras_deit.training.schedule import WarmupCosineSchedule
 from keras_deit.training.soft_target_loss import SoftTargetCrossEntropy
