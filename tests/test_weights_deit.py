@@ -95,7 +95,8 @@ def _tiny_state(model):
             value = value.T
         elif value.ndim == 4:
             value = value.transpose(3, 2, 0, 1)
-        state[name] = value
+        # Contiguous: safetensors' NumPy writer stores a transposed view's memory, not its values.
+        state[name] = np.ascontiguousarray(value)
     return state
 
 

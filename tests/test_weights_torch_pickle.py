@@ -64,7 +64,7 @@ def test_files_written_by_torch_save_read_equal_to_torch_load(tmp_path):
     torch.save(checkpoint, path)
     assert_same(load_torch_pickle(str(path)), torch.load(path, weights_only=True))
     # read_state_dict unwraps {"model": ...} to the flat state dict.
-    assert_same(read_state_dict(str(path)), torch.load(path, weights_only=True)["model"])
+    assert_same(read_state_dict(str(path)), dict(torch.load(path, weights_only=True)["model"]))
 
 
 class SystemPayload:
