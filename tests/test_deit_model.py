@@ -310,9 +310,10 @@ def test_reset_classifier_keeps_the_trunk_and_gives_fresh_heads(tmp_path):
     np.testing.assert_array_equal(np.asarray(model.features(images)), features)
     cls_logits, dist_logits = (np.asarray(t) for t in model.heads(images))
     assert cls_logits.shape == dist_logits.shape == (2, 7)
-    # Fresh heads: DeiT's init (truncated normal 0.02 kernel, zero bias), shape (embed_dim, 7).
+    # Fresh heads: DeiT's init (normal std 0.02 kernel, zero bias), shape (embed_dim, 7).
     kernel = np.asarray(model.head.kernel)
-    assert kernel.shape == (32, 7) and np.abs(kernel).max() <= 0.04 and not np.any(np.asarray(model.head.bias))
+    assert kernel.shape == (32, 7) and not np.any(np.asarray(model.head.bias))
+    assert abs(kernel.std() - 0.02) < 0.005  # 224 draws: the std estimate is within ~5%
     assert not np.array_equal(kernel[:, :5], old_kernel)
     # Logits are the new heads applied to the untouched class / distillation tokens.
     np.testing.assert_allclose(cls_logits, features[:, 0] @ kernel, atol=1e-5)
