@@ -10,7 +10,8 @@ model = keras_deit.DeiTSmall(distill=True)
 from keras_deit import layers, losses, teachers, training
 from keras_deit.distillation_model import DistillationModel
 from keras_deit.export import export_litert, export_onnx, export_openvino, export_saved_model
-from keras_deit.models import DeiT, DeiTBase, DeiTSmall, DeiTTiny, load_deit_weights
+from keras_deit.models import DeiT, DeiTBase, DeiTSmall, DeiTTiny
+from keras_deit.weights.deit import load_deit_weights
 from keras_deit.training import train
 from keras_deit.teachers import (
     RegNetY002,

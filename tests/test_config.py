@@ -44,7 +44,8 @@ def _fields(section_class):
 RUNTIME = {
     keras_deit.DeiT.__init__: {
         "num_classes",  # the training source's class count
-        "include_top",  # a trained model needs its heads
+        "include_top", "pooling",  # a trained model needs its heads (pooling is for headless ones)
+        "weights",  # training.init_from (converted, interpolated, heads re-initialized)
         "include_preprocessing",  # images enter every model in [0, 255]
         "seed",  # training.seed
     },

@@ -12,7 +12,7 @@ import torch
 
 import keras_deit
 from keras_deit.cli import main as cli_main
-from keras_deit.models.deit_weights import official_checkpoint_name
+from keras_deit.weights.deit import official_checkpoint_name
 from tests.conftest import random_images, timm_input
 
 TINY = dict(image_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=5)
@@ -267,3 +267,97 @@ def test_forward_and_keras_file_on_the_jax_backend(tmp_path):
     cls_logits, dist_logits = (np.asarray(t) for t in model.heads(images))
     assert np.max(np.abs(jax_outputs["cls"] - cls_logits)) <= 1e-5
     assert np.max(np.abs(jax_outputs["dist"] - dist_logits)) <= 1e-5
+
+
+SMALL_TIMM = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=5)
+
+
+@pytest.mark.parametrize("distill", [False, True])
+@pytest.mark.parametrize("pooling", ["token", "avg"])
+def test_pooling_equals_timm_features_pooled(timm_models, tmp_path, distill, pooling):
+    name = "deit_tiny_distilled_patch16_224" if distill else "deit_tiny_patch16_224"
+    reference = timm_models(name, **SMALL_TIMM)
+    path = tmp_path / "deit.pth"
+    torch.save(reference.state_dict(), path)
+    model = keras_deit.DeiT(distill=distill, include_top=False, pooling=pooling, weights=str(path), **TINY)
+    images = random_images(3, 32)
+    with torch.no_grad():
+        features = reference.forward_features(timm_input(images))
+        if pooling == "token":
+            # timm's pre-logits: the class token, or for a distilled model the mean of both tokens.
+            expected = reference.forward_head(features, pre_logits=True).numpy()
+        else:
+            expected = features[:, reference.num_prefix_tokens :].mean(dim=1).numpy()
+    got = np.asarray(model(images))
+    assert got.shape == (3, 32) == tuple(model.compute_output_shape((3, 32, 32, 3)))
+    assert np.max(np.abs(got - expected)) <= 1e-4
+
+
+def test_pooling_with_heads_or_unknown_is_an_error():
+    with pytest.raises(ValueError, match="pooling applies only with include_top=False"):
+        keras_deit.DeiT(pooling="avg", **TINY)
+    with pytest.raises(ValueError, match="pooling must be None, 'token' or 'avg'"):
+        keras_deit.DeiT(include_top=False, pooling="max", **TINY)
+
+
+def test_reset_classifier_keeps_the_trunk_and_gives_fresh_heads(tmp_path):
+    model = keras_deit.DeiT(distill=True, seed=0, **TINY)
+    images = random_images(2, 32)
+    features = np.asarray(model.features(images))
+    old_kernel = np.asarray(model.head.kernel).copy()
+    heads = model.reset_classifier(7)
+    assert heads == (model.head, model.head_dist) and model.num_classes == 7
+    np.testing.assert_array_equal(np.asarray(model.features(images)), features)
+    cls_logits, dist_logits = (np.asarray(t) for t in model.heads(images))
+    assert cls_logits.shape == dist_logits.shape == (2, 7)
+    # Fresh heads: DeiT's init (normal std 0.02 kernel, zero bias), shape (embed_dim, 7).
+    kernel = np.asarray(model.head.kernel)
+    assert kernel.shape == (32, 7) and not np.any(np.asarray(model.head.bias))
+    assert abs(kernel.std() - 0.02) < 0.005  # 224 draws: the std estimate is within ~5%
+    assert not np.array_equal(kernel[:, :5], old_kernel)
+    # Logits are the new heads applied to the untouched class / distillation tokens.
+    np.testing.assert_allclose(cls_logits, features[:, 0] @ kernel, atol=1e-5)
+    np.testing.assert_allclose(dist_logits, features[:, 1] @ np.asarray(model.head_dist.kernel), atol=1e-5)
+    # No stale variables; paths as if built with 7 classes.
+    assert len(model.weights) == len(keras_deit.DeiT(distill=True, **{**TINY, "num_classes": 7}).weights)
+    assert {"deit/head/kernel", "deit/head_dist/bias"} <= {v.path for v in model.weights}
+    path = tmp_path / "reset.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.get_config() == model.get_config() and loaded.num_classes == 7
+    np.testing.assert_array_equal(np.asarray(loaded(images)), np.asarray(model(images)))
+
+
+def test_reset_classifier_needs_heads_and_a_class_count():
+    with pytest.raises(ValueError, match="needs a model with heads"):
+        keras_deit.DeiT(include_top=False, **TINY).reset_classifier(3)
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        keras_deit.DeiT(**TINY).reset_classifier(0)
+
+
+@pytest.mark.parametrize("distill", [False, True])
+def test_no_weight_decay_equals_timm_param_groups(timm_models, distill):
+    from timm.optim import param_groups_weight_decay
+
+    from keras_deit.weights.deit import timm_assignments
+
+    name = "deit_tiny_distilled_patch16_224" if distill else "deit_tiny_patch16_224"
+    reference = timm_models(name, **SMALL_TIMM)
+    no_decay_group, _ = param_groups_weight_decay(
+        reference, weight_decay=0.05, no_weight_decay_list=reference.no_weight_decay()
+    )
+    names = {id(p): n for n, p in reference.named_parameters()}
+    timm_plain = {names[id(p)] for p in no_decay_group["params"]}
+    model = keras_deit.DeiT(distill=distill, **TINY)
+    by_path = {variable.path: timm_name for timm_name, variable, _ in timm_assignments(model)}
+    assert {by_path[path] for path in model.no_weight_decay()} == timm_plain
+    assert {"pos_embed", "cls_token", "norm.weight", "head.bias"} <= timm_plain
+
+
+def test_pooling_survives_the_keras_file(tmp_path):
+    model = keras_deit.DeiT(distill=True, include_top=False, pooling="avg", **TINY)
+    assert model.get_config()["pooling"] == "avg" and "weights" not in model.get_config()
+    model.save(tmp_path / "pooled.keras")
+    loaded = keras.saving.load_model(tmp_path / "pooled.keras", safe_mode=True)
+    images = random_images(2, 32)
+    np.testing.assert_array_equal(np.asarray(loaded(images)), np.asarray(model(images)))

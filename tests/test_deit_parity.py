@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import keras_deit
-from keras_deit.layers import resize_position_embedding
+from keras_deit.weights.position_embedding import resize_position_embedding
 from tests.conftest import random_images, timm_input
 
 TOLERANCE = 1e-4

@@ -148,8 +148,8 @@ def test_recipe_trains_when_shrunk(recipe, tmp_path, checkpoints_at_16):
 
 
 def test_finetune_transfers_and_resizes(checkpoints_at_16):
-    from keras_deit.layers.position_embedding import resize_position_embedding
-    from keras_deit.training.initialization import initialize_from
+    from keras_deit.weights.position_embedding import resize_position_embedding
+    from keras_deit.weights.transfer import initialize_from
 
     source, path = checkpoints_at_16[True]
     target = keras_deit.DeiT(image_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,

@@ -7,13 +7,9 @@ import keras
 from safetensors.numpy import save_file as save_numpy_safetensors
 
 from keras_deit import teachers
-from keras_deit.checkpoints import assign_state_dict
-from keras_deit.teachers import (
-    REGNETY_CONFIGS,
-    load_timm_regnet_weights,
-    regnet,
-    timm_regnet_assignments,
-)
+from keras_deit.teachers import REGNETY_CONFIGS, regnet
+from keras_deit.weights.assignment import assign_state_dict
+from keras_deit.weights.regnet import load_timm_regnet_weights, timm_regnet_assignments
 from tests.conftest import random_images, timm_input
 
 torch = pytest.importorskip("torch")

@@ -8,7 +8,7 @@ from timm.optim import param_groups_weight_decay
 import keras
 
 import keras_deit
-from keras_deit.models.deit_weights import timm_assignments
+from keras_deit.weights.deit import timm_assignments
 from keras_deit.training.ema import ema_weights
 from keras_deit.training.optimizer import AdamW, build_optimizer, decays
 

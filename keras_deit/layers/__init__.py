@@ -6,7 +6,7 @@ from keras_deit.layers.encoder_block import EncoderBlock
 from keras_deit.layers.image_normalization import ImageNormalization
 from keras_deit.layers.mlp import Mlp
 from keras_deit.layers.patch_embedding import PatchEmbedding
-from keras_deit.layers.position_embedding import PositionEmbedding, resize_position_embedding
+from keras_deit.layers.position_embedding import PositionEmbedding
 from keras_deit.layers.tokens import PrefixTokens
 
 __all__ = [
@@ -18,5 +18,4 @@ __all__ = [
     "PatchEmbedding",
     "PositionEmbedding",
     "PrefixTokens",
-    "resize_position_embedding",
 ]

@@ -9,6 +9,10 @@ from keras_deit.layers.initializers import deit_normal
 from keras_deit.layers.patch_embedding import PatchEmbedding
 from keras_deit.layers.position_embedding import PositionEmbedding
 from keras_deit.layers.tokens import PrefixTokens
+from keras_deit.weights.deit import check_weights_argument, load_deit_weights
+from keras_deit.weights.official import official_deit_for
+
+POOLINGS = (None, "token", "avg")
 
 
 def _as_pair(value, name):
@@ -28,7 +32,9 @@ class DeiT(keras.Model):
     mean of the class head and the distillation head, as the paper evaluates.
     `model.heads(images)` returns both heads. The output structure never depends on
     `training`. With `include_top=False`, `model(images)` returns the normalized token
-    features (batch, prefix tokens + patches, embed_dim).
+    features (batch, prefix tokens + patches, embed_dim), or pooled (batch, embed_dim).
+    Like timm's model it owns its fine-tuning knowledge: `reset_classifier(num_classes)`
+    and `no_weight_decay()`.
 
     Args:
         image_size: int or (int, int). Input height and width; divisible by `patch_size`.
@@ -40,6 +46,15 @@ class DeiT(keras.Model):
         distill: bool. Add the distillation token and its head (`head_dist`).
         num_classes: int. Classes of the heads.
         include_top: bool. Add the classifier heads.
+        pooling: None, "token" or "avg", only with `include_top=False`. None: all token
+            features. "token": the class token's features (distilled: the mean of the class
+            and distillation tokens, what the heads see). "avg": the mean of the patch
+            tokens' features (prefix tokens excluded).
+        weights: None (random initialization), "imagenet" (the official checkpoint; the
+            architecture must be an official one, checked before any download), a Keras
+            `.weights.h5` file, or a timm / official checkpoint (`.pth`, `.pt`, `.bin`,
+            `.safetensors`; position embedding interpolated to `image_size`). Not part
+            of `get_config`, as in keras.applications.
         include_preprocessing: bool. Normalize [0, 255] inputs inside the model.
         drop_path_rate: float. Stochastic depth of the last block; it rises linearly
             from 0 at the first block (the official rule).
@@ -68,6 +83,8 @@ class DeiT(keras.Model):
         distill=False,
         num_classes=1000,
         include_top=True,
+        pooling=None,
+        weights=None,
         include_preprocessing=True,
         drop_path_rate=0.0,
         seed=None,
@@ -94,6 +111,18 @@ class DeiT(keras.Model):
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
         if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate!r}.")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be None, 'token' or 'avg', got {pooling!r}.")
+        if include_top and pooling is not None:
+            raise ValueError("pooling applies only with include_top=False (the heads read the tokens).")
+        check_weights_argument(weights)
+        if weights == "imagenet":
+            # Before building: an unofficial architecture fails at once, nothing downloaded.
+            official_deit_for(
+                embed_dim=embed_dim, depth=depth, num_heads=num_heads, patch_size=patch_size,
+                mlp_ratio=mlp_ratio, distill=distill, image_size=image_size,
+                include_top=include_top, num_classes=num_classes,
+            )
         if kwargs.get("name") is None:
             kwargs["name"] = "deit"
         # No autocast: raw [0, 255] pixels reach ImageNormalization in float32.
@@ -107,6 +136,7 @@ class DeiT(keras.Model):
         self.distill = distill
         self.num_classes = num_classes
         self.include_top = include_top
+        self.pooling = pooling
         self.include_preprocessing = include_preprocessing
         self.drop_path_rate = drop_path_rate
         self.seed = seed
@@ -141,13 +171,15 @@ class DeiT(keras.Model):
         self.norm = keras.layers.LayerNormalization(
             epsilon=LAYER_NORM_EPSILON, dtype=policy, name="norm"
         )
-        self.head = self.head_dist = None
-        if include_top:
-            dense = dict(kernel_initializer=deit_normal(), dtype=policy)
-            self.head = keras.layers.Dense(num_classes, name="head", **dense)
-            if distill:
-                self.head_dist = keras.layers.Dense(num_classes, name="head_dist", **dense)
+        self.head, self.head_dist = self._new_heads(num_classes) if include_top else (None, None)
         self.build((None, image_size[0], image_size[1], 3))
+        load_deit_weights(self, weights)
+
+    def _new_heads(self, num_classes):
+        dense = dict(kernel_initializer=deit_normal(), dtype=self.dtype_policy)
+        head = keras.layers.Dense(num_classes, name="head", **dense)
+        head_dist = keras.layers.Dense(num_classes, name="head_dist", **dense) if self.distill else None
+        return head, head_dist
 
     @property
     def num_prefix_tokens(self):
@@ -234,9 +266,94 @@ class DeiT(keras.Model):
         dist_logits = ops.cast(self.head_dist(tokens[:, 1]), "float32")
         return cls_logits, dist_logits
 
+    def pool(self, tokens):
+        """Pools token features `(batch, tokens, D)` to `(batch, D)` by `self.pooling`.
+
+        Example:
+        ```python
+        model = keras_deit.DeiT(image_size=32, patch_size=8, embed_dim=32, depth=1,
+                                num_heads=2, include_top=False, pooling="avg")
+        model.pool(model.features(images)).shape  # (batch, 32)
+        ```
+        """
+        if self.pooling == "avg":
+            return ops.mean(tokens[:, self.num_prefix_tokens :], axis=1)
+        if self.distill:
+            return (tokens[:, 0] + tokens[:, 1]) / 2.0
+        return tokens[:, 0]
+
+    def reset_classifier(self, num_classes):
+        """Replaces the heads by fresh ones for `num_classes`; the trunk keeps its weights.
+
+        As timm's `reset_classifier`: for fine-tuning on another label set. Compile (again)
+        after calling it.
+
+        Args:
+            num_classes: int. Classes of the new heads.
+
+        Returns:
+            tuple of the new Dense layers: `(head,)`, or `(head, head_dist)` when distilled.
+
+        Example:
+        ```python
+        model = keras_deit.DeiTTiny(distill=True, weights="imagenet")
+        model.reset_classifier(10)
+        model.heads(images)[0].shape  # (batch, 10)
+        ```
+        """
+        if not self.include_top:
+            raise ValueError("reset_classifier() needs a model with heads (include_top=True).")
+        if not isinstance(num_classes, int) or num_classes <= 0:
+            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
+        new_heads = self._new_heads(num_classes)
+        # A built Keras layer locks its state; Keras' own in-place edits (quantize, LoRA)
+        # unlock it the same way to swap sublayers.
+        self._tracker.unlock()
+        try:
+            for name, new in zip(("head", "head_dist"), new_heads):
+                old = getattr(self, name)
+                if old is not None:
+                    self._tracker.untrack(old)
+                setattr(self, name, new)
+                if new is not None:
+                    # Under the model's scope: paths stay "<model>/head/kernel" as at build time.
+                    with keras.name_scope(self.name):
+                        new.build((None, self.embed_dim))
+        finally:
+            self._tracker.lock()
+        self.num_classes = num_classes
+        return tuple(head for head in new_heads if head is not None)
+
+    def no_weight_decay(self):
+        """Paths of the variables trained without weight decay, as the official optimizer groups.
+
+        timm's `no_weight_decay()` (pos_embed, cls_token, dist_token) plus what its
+        `param_groups_weight_decay` leaves undecayed: biases and every 1-D variable (LayerNorm
+        scales and offsets).
+
+        Returns:
+            set of str: `variable.path` of each such trainable variable.
+
+        Example:
+        ```python
+        skip = model.no_weight_decay()
+        optimizer.exclude_from_weight_decay(
+            var_list=[v for v in model.trainable_variables if v.path in skip])
+        ```
+        """
+        tables = {self.pos_embed.pos_embed.path, self.tokens.cls_token.path}
+        if self.distill:
+            tables.add(self.tokens.dist_token.path)
+        return {
+            variable.path
+            for variable in self.trainable_variables
+            if variable.path in tables or len(variable.shape) <= 1
+        }
+
     def call(self, images, training=None):
         if not self.include_top:
-            return self.features(images, training=training)
+            tokens = self.features(images, training=training)
+            return tokens if self.pooling is None else self.pool(tokens)
         cls_logits, dist_logits = self.heads(images, training=training)
         if not self.distill:
             return cls_logits
@@ -245,6 +362,8 @@ class DeiT(keras.Model):
     def compute_output_shape(self, input_shape):
         if self.include_top:
             return (input_shape[0], self.num_classes)
+        if self.pooling is not None:
+            return (input_shape[0], self.embed_dim)
         tokens = self.grid_size[0] * self.grid_size[1] + self.num_prefix_tokens
         return (input_shape[0], tokens, self.embed_dim)
 
@@ -260,6 +379,7 @@ class DeiT(keras.Model):
             distill=self.distill,
             num_classes=self.num_classes,
             include_top=self.include_top,
+            pooling=self.pooling,
             include_preprocessing=self.include_preprocessing,
             drop_path_rate=self.drop_path_rate,
             seed=self.seed,

@@ -1,7 +1,6 @@
 """DeiTTiny / DeiTSmall / DeiTBase: the paper's sizes, keras.applications-style factories."""
 
 from keras_deit.models.deit import DeiT
-from keras_deit.models.deit_weights import load_deit_weights
 
 # DeiT paper, Table 1: all with patch 16, depth 12, MLP ratio 4, head width 64.
 VARIANTS = {
@@ -19,6 +18,7 @@ def build_variant(
     patch_size=16,
     num_classes=1000,
     include_top=True,
+    pooling=None,
     weights=None,
     drop_path_rate=0.1,
     include_preprocessing=True,
@@ -26,11 +26,18 @@ def build_variant(
     name=None,
     dtype=None,
 ):
-    """Builds a DeiT of one of the paper's sizes and loads `weights` (see `load_deit_weights`)."""
+    """Builds a DeiT of one of the paper's sizes and loads `weights` (see `keras_deit.DeiT`).
+
+    Example:
+    ```python
+    build_variant("tiny", distill=True, image_size=32, patch_size=8).name
+    # 'deit_tiny_distilled_patch8_32'
+    ```
+    """
     if name is None:
         side = image_size if isinstance(image_size, int) else "x".join(map(str, image_size))
         name = f"deit_{variant}{'_distilled' if distill else ''}_patch{patch_size}_{side}"
-    model = DeiT(
+    return DeiT(
         image_size=image_size,
         patch_size=patch_size,
         depth=12,
@@ -38,14 +45,15 @@ def build_variant(
         distill=distill,
         num_classes=num_classes,
         include_top=include_top,
+        pooling=pooling,
         include_preprocessing=include_preprocessing,
         drop_path_rate=drop_path_rate,
         seed=seed,
         name=name,
         dtype=dtype,
+        weights=weights,
         **VARIANTS[variant],
     )
-    return load_deit_weights(model, weights)
 
 
 def DeiTTiny(**kwargs):
@@ -57,6 +65,7 @@ def DeiTTiny(**kwargs):
         patch_size: int. Patch side.
         num_classes: int. Classes of the heads.
         include_top: bool. Classifier heads, or token features when False.
+        pooling: None, "token" or "avg": pooling of the features with `include_top=False`.
         weights: None, "imagenet", a `.weights.h5` file or a timm / official checkpoint.
         drop_path_rate: float. Stochastic depth of the last block (official 0.1).
         include_preprocessing: bool. Take [0, 255] RGB and normalize inside.

@@ -16,7 +16,6 @@ from keras_deit.teachers.regnet import (
     RegNetY160,
     RegNetY320,
 )
-from keras_deit.teachers.regnet_checkpoint import load_timm_regnet_weights, timm_regnet_assignments
 from keras_deit.teachers.regnet_config import REGNETY_CONFIGS, regnet_stages
 
 __all__ = [
@@ -35,7 +34,5 @@ __all__ = [
     "RegNetY120",
     "RegNetY160",
     "RegNetY320",
-    "load_timm_regnet_weights",
     "regnet_stages",
-    "timm_regnet_assignments",
 ]

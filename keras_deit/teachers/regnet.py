@@ -11,10 +11,10 @@ import os
 
 import keras
 
-from keras_deit.checkpoints import is_torch_checkpoint
 from keras_deit.layers.image_normalization import ImageNormalization
-from keras_deit.teachers.regnet_checkpoint import load_timm_regnet_weights
 from keras_deit.teachers.regnet_config import REGNETY_CONFIGS, regnet_stages
+from keras_deit.weights.checkpoint_files import is_torch_checkpoint
+from keras_deit.weights.regnet import load_timm_regnet_weights
 
 STEM_WIDTH = 32
 BN_EPSILON = 1e-5
@@ -188,7 +188,7 @@ def RegNetY(
         raise ValueError(
             f"`weights` must be None, a Keras `{KERAS_WEIGHTS_SUFFIX}` file or a timm checkpoint "
             f"(`.pth`, `.pt`, `.bin`, `.safetensors`); got {weights!r}. For ImageNet weights, "
-            "download timm's checkpoint (e.g. DeiT's regnety_160-a5fe301d.pth) and pass its path."
+            "download timm's checkpoint (e.g. keras_deit.weights.official.REGNETY_160_URL) and pass its path."
         )
     input_shape = tuple(DEFAULT_INPUT_SHAPE if input_shape is None else input_shape)
     if len(input_shape) != 3 or input_shape[-1] != 3:

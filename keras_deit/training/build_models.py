@@ -9,7 +9,7 @@ from keras_deit import teachers
 from keras_deit.distillation_model import DistillationModel
 from keras_deit.models.deit import DeiT
 from keras_deit.teachers.convnet import ConvNet
-from keras_deit.training.initialization import resolve_path
+from keras_deit.weights.transfer import resolve_path
 
 
 def build_student(config, *, num_classes, dtype=None):

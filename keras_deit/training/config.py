@@ -29,9 +29,10 @@ import math
 import typing
 from typing import Literal, Optional, Tuple
 
-OFFICIAL_URL = "https://dl.fbaipublicfiles.com/deit/"
+from keras_deit.weights.official import REGNETY_160_URL
+
 # The paper's teacher (RegNetY-16GF, 82.9% top-1), timm's weights as the official repo uses.
-TEACHER_WEIGHTS = OFFICIAL_URL + "regnety_160-a5fe301d.pth"
+TEACHER_WEIGHTS = REGNETY_160_URL
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,20 +8,14 @@ distillation setting and the 384 fine-tuning.
 import dataclasses
 
 from keras_deit.models.deit_variants import VARIANTS
+from keras_deit.weights.official import OFFICIAL_DEIT
 from keras_deit.training.config import (
-    OFFICIAL_URL,
     DistillationConfig,
     ModelConfig,
     RunConfig,
     TeacherConfig,
     TrainingConfig,
 )
-
-# The official 224 checkpoints the 384 fine-tuning starts from.
-_CHECKPOINTS_224 = {
-    "deit_base_patch16_224": "deit_base_patch16_224-b5f2ef4d.pth",
-    "deit_base_distilled_patch16_224": "deit_base_distilled_patch16_224-df68dfff.pth",
-}
 
 
 def deit_config(variant, *, distill=False, image_size=224):
@@ -49,6 +43,6 @@ def finetune_384_config(variant, *, distill=False):
     return dataclasses.replace(
         config,
         training=TrainingConfig(
-            epochs=30, base_learning_rate=5e-6, weight_decay=1e-8, init_from=OFFICIAL_URL + _CHECKPOINTS_224[source]
+            epochs=30, base_learning_rate=5e-6, weight_decay=1e-8, init_from=OFFICIAL_DEIT[source].url
         ),
     )

@@ -25,7 +25,7 @@ from keras_deit.training.checkpointing import atomic_write_text, latest_checkpoi
 from keras_deit.training.config import to_dict, validate
 from keras_deit.training.ema import ema_weights, has_ema
 from keras_deit.training.evaluation import evaluate
-from keras_deit.training.initialization import initialize_from
+from keras_deit.weights.transfer import initialize_from
 from keras_deit.training.soft_target_loss import SoftTargetCrossEntropy
 from keras_deit.training.strategy import choose_strategy, is_chief, is_tpu, mixed_precision_policy
 

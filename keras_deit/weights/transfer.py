@@ -1,20 +1,26 @@
-"""Starting a training run from a checkpoint: other resolution, other number of classes."""
+"""Fine-tuning initialization: weights from a checkpoint of another resolution or class count."""
 
 import os
 
 import keras
 import numpy as np
 
-from keras_deit.checkpoints import is_torch_checkpoint, read_state_dict
-from keras_deit.layers.position_embedding import resize_position_embedding
 from keras_deit.models.deit import DeiT
-from keras_deit.models.deit_weights import load_deit_weights
+from keras_deit.weights.checkpoint_files import is_torch_checkpoint, read_state_dict
+from keras_deit.weights.deit import load_deit_weights
+from keras_deit.weights.position_embedding import resize_position_embedding
 
 _HEADS = ("head", "head_dist")
 
 
 def resolve_path(path):
-    """A local file for `path`: URLs are downloaded once into Keras' cache, `~` expanded."""
+    """A local file for `path`: URLs are downloaded once into Keras' cache, `~` expanded.
+
+    Example:
+    ```python
+    resolve_path("~/runs/deit.keras")  # '/home/me/runs/deit.keras'
+    ```
+    """
     if path.startswith(("http://", "https://")):
         return keras.utils.get_file(os.path.basename(path), path, cache_subdir="keras_deit")
     return os.path.expanduser(path)
@@ -82,6 +88,16 @@ def initialize_from(student, path):
             checkpoint (`.pth`, ..., position embedding interpolated; heads re-initialized
             when the class count differs), a `.weights.h5` of the same architecture, or
             a URL of one of these.
+
+    Returns:
+        list of str: the student's variables left at their initialization (new heads).
+
+    Example:
+    ```python
+    student = keras_deit.DeiTTiny(distill=True, image_size=384, num_classes=10)
+    initialize_from(student, "deit_tiny_distilled_patch16_224-b40b3cf7.pth")
+    # ['head/bias', 'head/kernel', 'head_dist/bias', 'head_dist/kernel']
+    ```
     """
     path = resolve_path(path)
     if path.endswith(".keras"):

@@ -8,12 +8,8 @@ hold no "_"), so each variable's checkpoint name follows from its layer's name:
 
 import keras
 
-from keras_deit.checkpoints import (
-    assign_state_dict,
-    read_state_dict,
-    torch_conv_kernel,
-    torch_dense_kernel,
-)
+from keras_deit.weights.assignment import assign_state_dict, torch_conv_kernel, torch_dense_kernel
+from keras_deit.weights.checkpoint_files import read_state_dict
 
 HEAD_PREFIX = "head."
 
@@ -26,11 +22,12 @@ def timm_regnet_assignments(model):
             of one: only the layers present are paired).
 
     Returns:
-        list of `(tensor_name, variable, transform)` for `keras_deit.checkpoints.assign_state_dict`.
+        list of `(tensor_name, variable, transform)` for `keras_deit.weights.assignment.assign_state_dict`.
 
     Example:
     ```python
-    from keras_deit.teachers import RegNetY002, timm_regnet_assignments
+    from keras_deit.teachers import RegNetY002
+    from keras_deit.weights.regnet import timm_regnet_assignments
     assignments = timm_regnet_assignments(RegNetY002())
     assignments[0][0]  # 'stem.conv.weight'
     ```
@@ -72,11 +69,12 @@ def load_timm_regnet_weights(model, path):
     Args:
         model: keras.Model. Built by `RegNetY002` ... `RegNetY320` of the checkpoint's variant.
         path: str. A timm state dict as `.pth` / `.pt` / `.bin` / `.safetensors`, e.g. the DeiT
-            teacher `regnety_160-a5fe301d.pth` (https://dl.fbaipublicfiles.com/deit/).
+            teacher `keras_deit.weights.official.REGNETY_160_FILE`.
 
     Example:
     ```python
-    from keras_deit.teachers import RegNetY160, load_timm_regnet_weights
+    from keras_deit.teachers import RegNetY160
+    from keras_deit.weights.regnet import load_timm_regnet_weights
     teacher = RegNetY160()
     load_timm_regnet_weights(teacher, "regnety_160-a5fe301d.pth")
     ```
