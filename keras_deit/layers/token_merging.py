@@ -42,25 +42,14 @@ class TokenMatching:
         unmerged: int tensor (batch, len(A) - r). A tokens kept, in ascending order.
         merged: int tensor (batch, r). A tokens merged away.
         destination: int tensor (batch, r). The B token each `merged` token joins.
-        num_tokens: int. Tokens before the merge.
         num_protected: int. Prefix tokens that stay first and unmerged.
     """
 
-    def __init__(self, *, unmerged, merged, destination, num_tokens, num_protected):
+    def __init__(self, *, unmerged, merged, destination, num_protected):
         self.unmerged = unmerged
         self.merged = merged
         self.destination = destination
-        self.num_tokens = num_tokens
         self.num_protected = num_protected
-
-    @property
-    def r(self):
-        """Tokens removed by this matching."""
-        return self.merged.shape[1]
-
-    @property
-    def num_output_tokens(self):
-        return self.num_tokens - self.r
 
     def merge(self, x):
         """Sums every merged A row of `x` (batch, tokens, C) into its B row.
@@ -130,7 +119,6 @@ def bipartite_soft_matching(metric, r, num_protected):
         unmerged=unmerged,
         merged=merged,
         destination=ops.cast(destination, unmerged.dtype),
-        num_tokens=num_tokens,
         num_protected=num_protected,
     )
 
