@@ -8,6 +8,7 @@ from keras_deit.layers.mlp import Mlp
 from keras_deit.layers.patch_embedding import PatchEmbedding
 from keras_deit.layers.position_embedding import PositionEmbedding
 from keras_deit.layers.tokens import PrefixTokens
+from keras_deit.layers.token_merging import bipartite_soft_matching, merge_weighted_average, token_merging_block
 
 __all__ = [
     "DropPath",
@@ -18,4 +19,7 @@ __all__ = [
     "PatchEmbedding",
     "PositionEmbedding",
     "PrefixTokens",
+    "bipartite_soft_matching",
+    "merge_weighted_average",
+    "token_merging_block",
 ]
