@@ -5,12 +5,16 @@ Output folder:
 - `log.csv` (Keras' CSVLogger, one row per epoch: loss, learning rate, held-out top-1 /
   top-5 of each head and of the EMA weights) and, where TensorBoard is installed,
   `tensorboard/`.
-- `checkpoints/`: the last finished epoch (`keras_deit.training.checkpointing`); the same
-  command started again resumes there.
+- `checkpoints/`: the last two finished epochs (`keras_deit.training.checkpointing`); the
+  same command started again resumes there, refused if the model, data, teacher or
+  distillation changed (`keras_deit.training.resume_guard`).
+- `.lock`: held by the running process (`keras_deit.training.run_lock`), so a second run
+  on the same folder stops at once.
 - `model.keras` (the student) and, with EMA, `model_ema.keras`; `results.json`: the final
   evaluation.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -23,10 +27,14 @@ from keras_deit.distillation_model import DistillationModel
 from keras_deit.models.deit import DeiT
 from keras_deit.atomic_files import write_atomically
 from keras_deit.training.checkpointing import EpochCheckpoint, atomic_write_text, latest_checkpoint, trim_csv_log
+from keras_deit.training.divergence import StopOnDivergence
 from keras_deit.training.ema import ema_weights, has_ema
 from keras_deit.training.evaluation import evaluate
 from keras_deit.training.initialization import initialize_from, resolve_path
+from keras_deit.training.litter import clean_litter
 from keras_deit.training.optimizer import build_optimizer
+from keras_deit.training.resume_guard import check_resume_folder
+from keras_deit.training.run_lock import RunLock
 from keras_deit.training.schedule import WarmupCosineSchedule
 from keras_deit.training.soft_target_loss import SoftTargetCrossEntropy
 from keras_deit.training.strategy import choose_strategy, is_chief, is_tpu, mixed_precision_policy
@@ -116,13 +124,28 @@ def train(config, output_dir, *, verbose="auto"):
     keras_deit.train(config, "runs/digits")["results"]["weights"]["top1"]
     ```
     """
+    # Only the chief writes the folder; the other workers of a multi-worker run share it.
+    with RunLock(output_dir) if is_chief() else contextlib.nullcontext():
+        return _train_holding_lock(config, output_dir, verbose=verbose)
+
+
+def _train_holding_lock(config, output_dir, *, verbose):
+    """`train`, with the run folder's lock held by the chief."""
     model_config, data, training = config["model"], config["data"], config["training"]
     keras.utils.set_random_seed(training["seed"])
     strategy = choose_strategy()
     policy = mixed_precision_policy(strategy, training["mixed_precision"])
     chief = is_chief()
     os.makedirs(output_dir, exist_ok=True)
+    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    epochs_done, checkpoint = latest_checkpoint(checkpoint_dir)
     if chief:
+        for path in clean_litter(output_dir):
+            print(f"Removed {path}, left by a killed process.")
+        # Before config.json is replaced: a refused resume leaves the run as it was.
+        if checkpoint:
+            for change in check_resume_folder(output_dir, config):
+                print(f"Resuming {output_dir} with {change}")
         atomic_write_text(os.path.join(output_dir, "config.json"), json.dumps(config, indent=2))
 
     sources = {
@@ -149,8 +172,6 @@ def train(config, output_dir, *, verbose="auto"):
         raise ValueError(f"The training split is smaller than one global batch of {global_batch}.")
     steps_per_epoch = updates_per_epoch * accumulation
 
-    checkpoint_dir = os.path.join(output_dir, "checkpoints")
-    epochs_done, checkpoint = latest_checkpoint(checkpoint_dir)
     image_size = model_config["image_size"]
 
     def training_data(batch_size, num_shards=1, shard_index=0):
@@ -223,7 +244,7 @@ def train(config, output_dir, *, verbose="auto"):
     if chief:
         trim_csv_log(csv_path, epochs_done)
     evaluation = _Evaluation(student, eval_data)
-    callbacks = [evaluation]
+    callbacks = [StopOnDivergence(), evaluation]
     if chief:
         callbacks.append(keras.callbacks.CSVLogger(csv_path, append=True))
         # tensorflow-cpu does not bring TensorBoard; its writer fails without it.
