@@ -19,8 +19,8 @@ class RunFolderInUse(ValueError):
     """Another live process holds the run folder's lock."""
 
 
-def lock_holder(folder):
-    """The `"PID 1234 on host h"` recorded in `folder`'s lock file, or None if unrecorded."""
+def _recorded_holder(folder):
+    """The `(pid, host)` written in `folder`'s lock file, or None if none is."""
     try:
         with open(os.path.join(folder, LOCK_FILE), encoding="utf-8") as handle:
             fields = handle.read().split()
@@ -28,15 +28,33 @@ def lock_holder(folder):
         return None
     if len(fields) != 2 or not fields[0].isdigit():
         return None
-    return f"PID {fields[0]} on host {fields[1]}"
+    return int(fields[0]), fields[1]
+
+
+def lock_holder(folder):
+    """`"PID 1234 on host h"`, the process recorded in `folder`'s lock file, or None.
+
+    Example:
+    ```python
+    lock_holder("runs/digits")  # "PID 4242 on host trainer-0"
+    ```
+    """
+    recorded = _recorded_holder(folder)
+    return None if recorded is None else f"PID {recorded[0]} on host {recorded[1]}"
 
 
 def is_locked_by_another_process(folder):
     """True when a process other than this one holds `folder`'s lock right now.
 
-    Probes with a shared lock: it conflicts with a holder's exclusive lock (this
-    process's own included, `flock` locks belong to open files), but never blocks the
-    acquirer of `RunLock` for longer than the probe.
+    Probes with a non-blocking shared lock, released at once: it conflicts with a
+    holder's exclusive lock (this process's own included: `flock` locks belong to open
+    files, so the recorded PID tells them apart). A `RunLock` entered during the probe's
+    microseconds is refused as if the folder were in use.
+
+    Example:
+    ```python
+    is_locked_by_another_process("runs/digits")  # True while a training writes there
+    ```
     """
     path = os.path.join(folder, LOCK_FILE)
     try:
@@ -48,7 +66,7 @@ def is_locked_by_another_process(folder):
     except OSError as error:
         if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise
-        return lock_holder(folder) != f"PID {os.getpid()} on host {socket.gethostname()}"
+        return _recorded_holder(folder) != (os.getpid(), socket.gethostname())
     finally:
         os.close(descriptor)
     return False
