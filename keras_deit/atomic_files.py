@@ -1,7 +1,12 @@
 """Writing files so that neither a reader nor a crash ever sees half of one."""
 
 import os
+import re
 import uuid
+
+# The temporary files of `write_atomically`; `keras_deit.training.litter` removes those a
+# killed process left.
+PARTIAL_NAME = re.compile(r"\.partial-[0-9a-f]{12}-.+")
 
 
 def write_atomically(path, write):

@@ -58,7 +58,7 @@ def test_sigkill_mid_epoch_then_same_command_resumes(tmp_path):
     with open(os.path.join(output, "checkpoints", "checkpoint.json")) as handle:
         assert json.load(handle)["epoch"] == EPOCHS
     assert sorted(os.listdir(os.path.join(output, "checkpoints"))) == [
-        "checkpoint.json", f"epoch-{EPOCHS:04d}.weights.h5"
+        "checkpoint.json", f"epoch-{EPOCHS - 1:04d}.weights.h5", f"epoch-{EPOCHS:04d}.weights.h5"
     ]
     # The optimizer's step counter was restored: the logged rate follows the schedule
     # through the restart (a fresh optimizer would restart the warmup).

@@ -5,12 +5,16 @@ Output folder:
 - `log.csv` (Keras' CSVLogger, one row per epoch: loss, learning rate, held-out top-1 /
   top-5 of each head and of the EMA weights) and, where TensorBoard is installed,
   `tensorboard/`.
-- `checkpoints/`: the last finished epoch (`keras_deit.training.checkpointing`); the same
-  command started again resumes there.
+- `checkpoints/`: the last two finished epochs (`keras_deit.training.checkpointing`); the
+  same command started again resumes there, refused if the model, data, teacher or
+  distillation changed (`keras_deit.training.resume_guard`).
+- `.lock`: held by the running process (`keras_deit.training.run_lock`), so a second run
+  on the same folder stops at once.
 - `model.keras` (the student) and, with EMA, `model_ema.keras`; `results.json`: the final
   evaluation.
 """
 
+import contextlib
 import json
 import os
 
@@ -23,8 +27,12 @@ from keras_deit.training.build_models import build_student, build_training_model
 from keras_deit.training.build_optimization import build_training_optimizer
 from keras_deit.training.checkpointing import atomic_write_text, latest_checkpoint
 from keras_deit.training.config import to_dict, validate
+from keras_deit.training.divergence import StopOnDivergence
 from keras_deit.training.ema import ema_weights, has_ema
 from keras_deit.training.evaluation import evaluate
+from keras_deit.training.litter import clean_litter
+from keras_deit.training.resume_guard import check_resume_folder
+from keras_deit.training.run_lock import RunLock
 from keras_deit.weights.transfer import initialize_from
 from keras_deit.training.soft_target_loss import SoftTargetCrossEntropy
 from keras_deit.training.strategy import choose_strategy, is_chief, is_tpu, mixed_precision_policy
@@ -69,15 +77,28 @@ def train(config, output_dir, *, verbose="auto"):
     """
     validate(config)
     _check_files(config)
+    # Only the chief writes the folder; the other workers of a multi-worker run share it.
+    with RunLock(output_dir) if is_chief() else contextlib.nullcontext():
+        return _train_holding_lock(config, output_dir, verbose=verbose)
+
+
+def _train_holding_lock(config, output_dir, *, verbose):
+    """`train`, with the run folder's lock held by the chief."""
     training = config.training
     keras.utils.set_random_seed(training.seed)
     strategy = choose_strategy()
     policy = mixed_precision_policy(strategy, training.mixed_precision)
     chief = is_chief()
     os.makedirs(output_dir, exist_ok=True)
-    if chief:
-        atomic_write_text(os.path.join(output_dir, "config.json"), json.dumps(to_dict(config), indent=2))
     epochs_done, checkpoint = latest_checkpoint(os.path.join(output_dir, "checkpoints"))
+    if chief:
+        for path in clean_litter(output_dir):
+            print(f"Removed {path}, left by a killed process.")
+        # Before config.json is replaced: a refused resume leaves the run as it was.
+        if checkpoint:
+            for change in check_resume_folder(output_dir, to_dict(config)):
+                print(f"Resuming {output_dir} with {change}")
+        atomic_write_text(os.path.join(output_dir, "config.json"), json.dumps(to_dict(config), indent=2))
 
     data = build_data(config, strategy=strategy, epochs_done=epochs_done)
     with strategy.scope():
@@ -99,7 +120,9 @@ def train(config, output_dir, *, verbose="auto"):
             model.load_weights(checkpoint)
 
     evaluation = EpochEvaluation(student, data.eval)
-    callbacks = build_callbacks(output_dir, evaluation=evaluation, epochs_done=epochs_done, chief=chief)
+    callbacks = [StopOnDivergence()] + build_callbacks(
+        output_dir, evaluation=evaluation, epochs_done=epochs_done, chief=chief
+    )
     if epochs_done < training.epochs:
         model.fit(
             data.train, epochs=training.epochs, initial_epoch=epochs_done,
