@@ -7,27 +7,9 @@ scikit-learn, so nothing is downloaded.
 import keras
 import numpy as np
 
+from keras_deit.data.digits import digits_pixels
+
 NUM_CLASSES = 10
-
-
-def digits_pixels():
-    """scikit-learn's 1,797 digits as RGB: `(images, labels, class_names)`.
-
-    images: float32 (1797, 8, 8, 3) in [0, 255], the 0..16 gray levels scaled and
-    replicated to three channels; labels: int (1797,); class_names: "0" ... "9". The one
-    loader of the digits, for the demo's arrays and for the data pipeline's "digits" source.
-
-    Example:
-    ```python
-    images, labels, class_names = digits_pixels()
-    images.shape  # (1797, 8, 8, 3)
-    ```
-    """
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = digits.images.astype("float32") * (255.0 / 16.0)
-    return np.repeat(images[..., None], 3, axis=-1), digits.target, tuple(str(name) for name in digits.target_names)
 
 
 def digits_rgb(*, image_size=16, train_size=0.75, seed=0):
@@ -125,7 +107,7 @@ def train_student(kind, teacher, x, y, *, epochs, seed, student_config, batch_si
     Returns:
         The trained `keras_deit.DeiT`.
     """
-    from keras_deit.distillation_model import DistillationModel
+    from keras_deit.distillation.model import DistillationModel
     from keras_deit.models.deit import DeiT
 
     keras.utils.set_random_seed(seed)

@@ -1,4 +1,4 @@
-"""keras_deit.losses.distillation_loss against the official formulas, by hand and in torch."""
+"""keras_deit.distillation.losses.distillation_loss against the official formulas, by hand and in torch."""
 
 import keras
 import numpy as np
@@ -7,7 +7,7 @@ import tensorflow as tf
 import torch
 import torch.nn.functional as F
 
-from keras_deit.losses import distillation_loss, distillation_loss_terms
+from keras_deit.distillation.losses import distillation_loss, distillation_loss_terms
 
 BATCH, CLASSES = 6, 5
 

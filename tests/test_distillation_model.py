@@ -17,8 +17,8 @@ import pytest
 from keras import ops
 
 from keras_deit.digits import digits_rgb, train_teacher
-from keras_deit.distillation_model import DistillationModel
-from keras_deit.losses import distillation_loss
+from keras_deit.distillation.model import DistillationModel
+from keras_deit.distillation.losses import distillation_loss
 from keras_deit.models.deit import DeiT
 
 REPO = Path(__file__).resolve().parents[1]

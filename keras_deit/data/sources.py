@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_deit.data.image_folder import scan_image_folder
-from keras_deit.digits import digits_pixels
+from keras_deit.data.digits import digits_pixels
 
 TFRECORD_FEATURES = {
     "image/encoded": tf.io.FixedLenFeature((), tf.string),

@@ -19,7 +19,7 @@ import keras
 
 from keras_deit import teachers
 from keras_deit.data import load_source, make_dataset
-from keras_deit.distillation_model import DistillationModel
+from keras_deit.distillation.model import DistillationModel
 from keras_deit.models.deit import DeiT
 from keras_deit.atomic_files import write_atomically
 from keras_deit.training.checkpointing import EpochCheckpoint, atomic_write_text, latest_checkpoint, trim_csv_log

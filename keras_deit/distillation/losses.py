@@ -93,7 +93,7 @@ def distillation_loss(y_true, cls_logits, dist_logits, teacher_logits, *, kind, 
     Example:
     ```python
     import numpy as np
-    from keras_deit.losses import distillation_loss
+    from keras_deit.distillation.losses import distillation_loss
     rng = np.random.default_rng(0)
     cls, dist, teacher = (rng.normal(size=(4, 10)).astype("float32") for _ in range(3))
     labels = np.array([1, 2, 3, 4])

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_deit.losses import (
+from keras_deit.distillation.losses import (
     check_distillation_args,
     cross_entropy,
     distillation_loss_terms,
@@ -56,7 +56,7 @@ class DistillationModel(keras.Model):
     to the student and to the teacher; the teacher runs in inference mode, without
     gradient, and is never trained (`teacher.trainable` is set to False). A teacher with
     another declared input size gets the images bilinearly resized. The loss is
-    `keras_deit.losses.distillation_loss` (the official formulas).
+    `keras_deit.distillation.losses.distillation_loss` (the official formulas).
 
     `fit` logs `loss`, `base_loss`, `distillation_loss`, `cls_accuracy`, `dist_accuracy`,
     `accuracy` (of the mean of both heads, the student's prediction) and
