@@ -171,12 +171,7 @@ def _tfrecords(spec, split):
         raise ValueError(f"No TFRecord files for split {split!r} in {spec!r}.")
     # One pass over the labels: counts the records and checks the labels before
     # training starts (a TFRecord file has no index to count from).
-    labels = tf.data.TFRecordDataset(files).map(
-        lambda record: tf.io.parse_single_example(
-            record, {"image/class/label": TFRECORD_FEATURES["image/class/label"]}
-        )["image/class/label"]
-    )
-    labels = np.fromiter(labels.as_numpy_iterator(), "int64")
+    labels = np.concatenate([_tfrecord_labels(path) for path in files])
     if labels.size == 0:
         raise ValueError(f"The TFRecord files of {spec!r} hold no records.")
     names_file = os.path.join(directory, "labels.txt")
@@ -200,6 +195,47 @@ def _tfrecords(spec, split):
     return Source(
         name=spec, split=split, class_names=class_names, num_examples=int(labels.size),
         payload="bytes", stream=stream,
+    )
+
+
+def _tfrecord_labels(path):
+    """The labels of one TFRecord file; a corrupt file is a one-line ValueError naming it."""
+    labels = tf.data.TFRecordDataset(path).map(
+        lambda record: tf.io.parse_single_example(
+            record, {"image/class/label": TFRECORD_FEATURES["image/class/label"]}
+        )["image/class/label"]
+    )
+    try:
+        return np.fromiter(labels.as_numpy_iterator(), "int64")
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        reason = error.message.strip().splitlines()[0]
+        raise ValueError(f"Corrupt TFRecord file {path!r}: {reason}") from None
+
+
+def check_class_names_match(train, evaluation):
+    """Raises ValueError unless an evaluation split has the training split's class names.
+
+    Labels are indices into the class names: splits with different class sets (a class
+    folder missing from one) would score against shifted labels.
+
+    Args:
+        train: Source. The training split.
+        evaluation: Source. The split evaluated against it.
+
+    Example:
+    ```python
+    from keras_deit.data import check_class_names_match, load_source
+    check_class_names_match(load_source("digits", "train"), load_source("digits", "test"))
+    ```
+    """
+    if tuple(train.class_names) == tuple(evaluation.class_names):
+        return
+    missing = [name for name in train.class_names if name not in evaluation.class_names]
+    extra = [name for name in evaluation.class_names if name not in train.class_names]
+    detail = f"missing {missing}, extra {extra}" if missing or extra else "the same names in another order"
+    raise ValueError(
+        f"The {evaluation.split!r} split of {evaluation.name!r} has other classes than the "
+        f"{train.split!r} split of {train.name!r}: {detail}."
     )
 
 
