@@ -185,7 +185,9 @@ def _tfrecords(spec, split):
     def stream(shuffle_seed):
         paths = tf.data.Dataset.from_tensor_slices(files)
         if shuffle_seed is not None:
-            paths = paths.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
+            # One order per seed: the pipeline reshuffles each epoch itself, keyed by the
+            # epoch, so that a resumed run reads what the uninterrupted one read.
+            paths = paths.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=False)
         records = paths.interleave(
             tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
