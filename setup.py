@@ -21,6 +21,7 @@ setup(
         # tf.distribute and SavedModel export need TensorFlow.
         "keras>=3.10",
         "matplotlib",
+        "mlxtend",
         "numpy",
         "pillow",
         "safetensors",

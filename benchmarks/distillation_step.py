@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_deit.distillation_model import DistillationModel  # noqa: E402
+from keras_deit.distillation.model import DistillationModel  # noqa: E402
 from keras_deit.models.deit_variants import DeiTTiny  # noqa: E402
 from keras_deit.teachers import RegNetY002  # noqa: E402
 from timing import median_rate  # noqa: E402  (benchmarks/ is on sys.path)

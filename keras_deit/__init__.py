@@ -7,8 +7,8 @@ model = keras_deit.DeiTSmall(distill=True)
 ```
 """
 
-from keras_deit import layers, losses, teachers, training
-from keras_deit.distillation_model import DistillationModel
+from keras_deit import distillation, layers, teachers, training
+from keras_deit.distillation.model import DistillationModel
 from keras_deit.export import export_litert, export_onnx, export_openvino, export_saved_model
 from keras_deit.models import DeiT, DeiTBase, DeiTSmall, DeiTTiny
 from keras_deit.weights.deit import load_deit_weights
@@ -48,13 +48,13 @@ __all__ = [
     "RegNetY120",
     "RegNetY160",
     "RegNetY320",
+    "distillation",
     "export_litert",
     "export_onnx",
     "export_openvino",
     "export_saved_model",
     "layers",
     "load_deit_weights",
-    "losses",
     "teachers",
     "train",
     "training",

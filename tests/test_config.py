@@ -56,11 +56,11 @@ RUNTIME = {
         "training",  # True for the training pipeline, False for the evaluation one
         "image_size",  # model.image_size
         "batch_size",  # global_batch_size / accumulation / replicas
-        "seed",  # training.seed (+ epochs done)
+        "seed",  # training.seed
         "epochs",  # None: Keras' fit draws steps_per_epoch steps from an endless pipeline
         "num_shards", "shard_index",  # the strategy's input pipelines
         "drop_remainder",  # make_dataset's own rule: training drops, evaluation keeps
-        "initial_epoch",  # epochs done (a resumed run)
+        "initial_epoch", "steps_per_epoch",  # epochs done (a resumed run), batches in an epoch
     },
     RegNetY: {
         "variant",  # teacher.model names it ("regnety160")

@@ -1,4 +1,4 @@
-"""keras_deit.losses.distillation_loss against the official formulas, by hand and in torch."""
+"""keras_deit.distillation.losses.distillation_loss against the official formulas, by hand and in torch."""
 
 import keras
 import numpy as np
@@ -7,7 +7,7 @@ import tensorflow as tf
 import torch
 import torch.nn.functional as F
 
-from keras_deit.losses import distillation_loss, distillation_loss_terms
+from keras_deit.distillation.losses import distillation_loss, distillation_loss_terms
 
 BATCH, CLASSES = 6, 5
 
@@ -155,3 +155,13 @@ def test_gradients_reach_the_heads_the_kind_trains(kind):
 def test_invalid_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         distillation_loss(LABELS, CLS, DIST, TEACHER, **kwargs)
+
+
+def test_a_label_outside_the_classes_is_an_error_naming_it():
+    labels = LABELS.copy()
+    labels[1] = CLASSES
+    with pytest.raises(ValueError, match=rf"Label {CLASSES} is outside the {CLASSES} classes"):
+        distillation_loss(labels, CLS, DIST, TEACHER, kind="hard")
+    graph_loss = tf.function(lambda y: distillation_loss(y, CLS, DIST, TEACHER, kind="hard"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"Label\] \[{CLASSES}\]"):
+        graph_loss(tf.constant(labels))

@@ -18,8 +18,8 @@ from keras import ops
 
 from keras_deit.digits import digits_rgb
 from keras_deit.teachers.convnet import ConvNet
-from keras_deit.distillation_model import DistillationModel
-from keras_deit.losses import distillation_loss
+from keras_deit.distillation.model import DistillationModel
+from keras_deit.distillation.losses import distillation_loss
 from keras_deit.models.deit import DeiT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -254,6 +254,10 @@ def _feature_map_teacher():
     return keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(CLASSES, 3)])
 
 
+def _softmax_teacher():
+    return keras.Sequential([tiny_teacher(), keras.layers.Softmax()])
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
@@ -261,6 +265,7 @@ def _feature_map_teacher():
         (lambda: dict(student=DeiT(include_top=False, **TINY)), "include_top"),
         (lambda: dict(student=tiny_teacher()), "keras_deit.DeiT"),
         (lambda: dict(teacher=_feature_map_teacher()), "logits"),
+        (lambda: dict(teacher=_softmax_teacher()), "must give logits"),
         (lambda: dict(distillation="feature"), "kind"),
         (lambda: dict(alpha=2.0), "alpha"),
         (lambda: dict(tau=0), "tau"),
@@ -280,6 +285,54 @@ def test_compile_refuses_a_loss_and_fit_refuses_sample_weights():
     images, labels = batch()
     with pytest.raises(ValueError, match="sample_weight"):
         model.fit(images, labels, sample_weight=np.ones(8), verbose=0)
+
+
+def test_a_label_outside_the_classes_is_an_error_naming_it():
+    import tensorflow as tf
+
+    images, labels = batch()
+    labels[3] = CLASSES + 2
+    model = DistillationModel(student=tiny_student(), teacher=tiny_teacher())
+    model.compile(optimizer="sgd", jit_compile=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"Label\] \[{CLASSES + 2}\] \[outside"):
+        model.fit(images, labels, batch_size=8, verbose=0)
+    # Under XLA, which drops asserts, the bad row's target is NaN and so is the loss.
+    model = DistillationModel(student=tiny_student(), teacher=tiny_teacher())
+    model.compile(optimizer="sgd", jit_compile=True)
+    history = model.fit(images, labels, batch_size=8, verbose=0)
+    assert np.isnan(history.history["loss"][0])
+
+
+def test_a_label_outside_the_classes_is_an_error_in_student_fit():
+    import tensorflow as tf
+
+    from keras_deit.training.soft_target_loss import SoftTargetCrossEntropy
+
+    images, labels = batch()
+    labels[0] = -1
+    student = tiny_student()
+    student.compile(optimizer="sgd", loss=SoftTargetCrossEntropy(), jit_compile=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Label\] \[-1\] \[outside"):
+        student.fit(images, labels, batch_size=8, verbose=0)
+
+
+def test_a_label_outside_the_classes_is_an_error_under_jax_jit():
+    code = (
+        "import numpy as np, keras, sys; sys.path.insert(0, 'tests');"
+        "import test_distillation_model as t;"
+        "from keras_deit.distillation.model import DistillationModel;"
+        "images, labels = t.batch(); labels[5] = 9;"
+        "model = DistillationModel(student=t.tiny_student(), teacher=t.tiny_teacher());"
+        "model.compile(optimizer='sgd', jit_compile=True)\n"
+        "try:\n    model.fit(images, labels, batch_size=8, verbose=0)\n"
+        "except Exception as error:\n    print(type(error).__name__, error)"
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ValueError: Label 9 is outside the 5 classes [0, 5)" in result.stdout, result.stdout[-2000:]
 
 
 def test_checkpoints_hold_the_student_and_optimizer_never_the_teacher(tmp_path):

@@ -24,7 +24,7 @@ from PIL import Image
 
 import keras_deit
 from keras_deit.commands import export as export_command
-from keras_deit.distillation_model import DistillationModel
+from keras_deit.distillation.model import DistillationModel
 from keras_deit.export import export_saved_model, inference_model
 from keras_deit.export.serving_preprocessing import decode_and_transform, transform_images
 from keras_deit.export.versions import existing_versions, write_version

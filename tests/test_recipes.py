@@ -232,7 +232,7 @@ def test_teacher_recipe_trains_the_convnet_the_distilled_recipe_learns_from(tmp_
 
 
 def test_teacher_follows_the_students_mixed_precision_policy():
-    from keras_deit.losses import distillation_loss
+    from keras_deit.distillation.losses import distillation_loss
 
     config = TeacherConfig(model="regnety002", weights=None)
     full = build_teacher(config, num_classes=10, image_size=32, dtype="float32")

@@ -10,6 +10,6 @@ print(source.class_names, source.num_classes)
 """
 
 from keras_deit.data.pipeline import make_dataset
-from keras_deit.data.sources import Source, load_source
+from keras_deit.data.sources import Source, check_class_names_match, load_source
 
-__all__ = ["Source", "load_source", "make_dataset"]
+__all__ = ["Source", "check_class_names_match", "load_source", "make_dataset"]

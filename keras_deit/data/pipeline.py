@@ -5,8 +5,9 @@ Training: RandomResizedCrop (bicubic) and flip, RandAugment `rand-m9-mstd0.5-inc
 with label smoothing per batch, repeated augmentation in the epoch order. Evaluation:
 resize + centre crop, integer labels. Images are float32 RGB NHWC in [0, 255] (erased
 boxes go outside it); the models normalize inside. Everything is TensorFlow ops
-(no `py_function`), and random draws are stateless, keyed by the seed and the
-element's position, so a seed gives the same batches every run.
+(no `py_function`), and random draws are stateless, keyed by the seed, the epoch and
+the element's position in it, so a seed gives the same batches every run and a pipeline
+started at `initial_epoch` continues exactly where an uninterrupted one would be.
 
 Example:
 ```python
@@ -47,6 +48,8 @@ def make_dataset(
     batch_size,
     seed=None,
     epochs=None,
+    initial_epoch=0,
+    steps_per_epoch=None,
     num_shards=1,
     shard_index=0,
     data_dir=None,
@@ -86,6 +89,11 @@ def make_dataset(
         seed: int or None. Same seed, same batches; None draws one.
         epochs: int or None. Training passes; None repeats forever (an epoch is
             `source.num_examples // num_shards` images). Ignored in evaluation.
+        initial_epoch: int. Training: start after `initial_epoch * steps_per_epoch`
+            batches, with exactly the batches an uninterrupted pipeline yields from
+            there (Keras' `fit(initial_epoch=...)` resuming a run with the same seed).
+        steps_per_epoch: int or None. Batches per Keras epoch, the unit of
+            `initial_epoch`; None: `source.num_examples // num_shards // batch_size`.
         num_shards: int. Replicas or input workers sharing the data (e.g.
             `input_context.num_input_pipelines`).
         shard_index: int. This shard (e.g. `input_context.input_pipeline_id`). Shards
@@ -120,9 +128,21 @@ def make_dataset(
         (B, num_classes).
 
     Raises:
-        ValueError: unknown or empty source, labels outside the class range.
+        ValueError: unknown or empty source, labels outside the class range, an argument
+            out of its range.
+        tf.errors.InvalidArgumentError: while iterating, when no image of an epoch decodes.
     """
+    _check_arguments(
+        image_size=image_size, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch, num_shards=num_shards, shard_index=shard_index,
+        repeats=repeats, shuffle_buffer=shuffle_buffer, crop_ratio=crop_ratio,
+        flip_probability=flip_probability, erasing_probability=erasing_probability,
+        mix_probability=mix_probability, switch_probability=switch_probability,
+        label_smoothing=label_smoothing, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha,
+    )
     source = load_source(source, split, data_dir=data_dir, manual_dir=manual_dir)
+    if source.num_examples < num_shards:
+        raise ValueError(f"{source.num_examples} examples cannot feed num_shards={num_shards} shards.")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**31))
     # Shards share the epoch's order (base_seed) but draw their own augmentations, as
@@ -131,41 +151,47 @@ def make_dataset(
     shard_seed = tf.constant([seed, shard_index], "int64")
     if drop_remainder is None:
         drop_remainder = training
+    first_batch = 0
     if training:
+        per_shard = source.num_examples // num_shards
+        steps_per_epoch = steps_per_epoch or max(1, per_shard // batch_size)
+        first_batch = initial_epoch * steps_per_epoch
+        start_epoch, start_position = divmod(first_batch * batch_size, per_shard)
+        if epochs is not None and start_epoch >= epochs:
+            raise ValueError(
+                f"initial_epoch={initial_epoch} starts at data epoch {start_epoch}, after the "
+                f"last of epochs={epochs}."
+            )
         records = _training_records(
-            source, base_seed, seed=seed, epochs=epochs, repeats=repeats,
-            num_shards=num_shards, shard_index=shard_index, shuffle_buffer=shuffle_buffer,
+            source, base_seed, seed=seed, start_epoch=start_epoch, start_position=start_position,
+            epochs=epochs, repeats=repeats, num_shards=num_shards, shard_index=shard_index,
+            shuffle_buffer=shuffle_buffer,
         )
         image_seed = tf.random.experimental.stateless_fold_in(shard_seed, _IMAGE)
 
         @_no_autograph
-        def transform(counter, payload, label):
-            element_seed = tf.random.experimental.stateless_fold_in(image_seed, counter)
-            image = _train_image(
+        def transform(payload, label, epoch, position):
+            # Keyed by the element's place in the whole run, epoch * per_shard + position:
+            # a pipeline started at any epoch draws what an uninterrupted one draws there.
+            element_seed = tf.random.experimental.stateless_fold_in(
+                image_seed, epoch * per_shard + position
+            )
+            return _train_image(
                 source.payload, payload, element_seed, image_size=image_size,
                 scale=scale, ratio=ratio, flip_probability=flip_probability,
                 rand_augment=rand_augment, three_augment=three_augment,
                 color_jitter=color_jitter, erasing_probability=erasing_probability, max_pixels=max_pixels,
             )
-            return image, label
 
-        dataset = records.enumerate().map(
-            _no_autograph(lambda counter, record: transform(counter, *record)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
     else:
         records = _eval_records(source, num_shards=num_shards, shard_index=shard_index)
 
         @_no_autograph
-        def transform(payload, label):
+        def transform(payload, label, epoch, position):
             image = _load(source.payload, max_pixels)(payload)
-            image = resize_and_center_crop(image, image_size=image_size, crop_ratio=crop_ratio)
-            return image, label
+            return resize_and_center_crop(image, image_size=image_size, crop_ratio=crop_ratio)
 
-        dataset = records.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-    if source.payload != "pixels":
-        # A file that passed the cheap check but fails to decode is dropped, not fatal.
-        dataset = dataset.ignore_errors(log_warning=True)
+    dataset = _decode(records, transform, source=source, image_size=image_size)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     mixing = mixup_alpha > 0 or cutmix_alpha > 0
     if training and (mixing or label_smoothing > 0):
@@ -184,7 +210,8 @@ def make_dataset(
                 label_smoothing=label_smoothing,
             )
 
-        dataset = dataset.enumerate().map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+        # Batch seeds by the batch's index in the run, so a resumed pipeline continues them.
+        dataset = dataset.enumerate(start=first_batch).map(mix, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -197,39 +224,144 @@ def _load(payload_kind, max_pixels):
     return lambda encoded: decode_rgb(encoded, max_pixels)
 
 
-def _training_records(source, base_seed, *, seed, epochs, repeats, num_shards, shard_index, shuffle_buffer):
-    """(payload, label) in training order: shuffled per epoch, repeated, sharded."""
+def _decode(records, transform, *, source, image_size):
+    """(image, label) from (payload, label, epoch, position) records, `transform` applied.
+
+    Encoded images that fail to decode are dropped with a warning (the cheap checks of
+    the sources cannot see every corruption). So that a source of which nothing decodes
+    fails instead of waiting forever, each epoch's records end with a marker (position
+    -1, no decoding): reaching it with no image decoded in that epoch is an error.
+    """
+    if source.payload == "pixels":
+        return records.map(
+            _no_autograph(lambda payload, label, epoch, position: (transform(payload, label, epoch, position), label)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    blank = tf.zeros((image_size, image_size, 3), "float32")
+
+    @_no_autograph
+    def decode(payload, label, epoch, position):
+        image = tf.cond(
+            position < 0, lambda: blank, lambda: transform(payload, label, epoch, position)
+        )
+        return image, label, epoch, position
+
+    images = records.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
+
+    @_no_autograph
+    def count_decoded(decoded, element):
+        _, _, epoch, position = element
+        end = position < 0
+        check = tf.debugging.Assert(
+            tf.logical_or(tf.logical_not(end), decoded > 0),
+            [f"No image of {source.name!r} ({source.split}) decoded in epoch", epoch,
+             "every file failed to decode: see the warnings above."],
+        )
+        with tf.control_dependencies([check]):
+            return tf.where(end, tf.constant(0, "int64"), decoded + 1), element
+
+    images = images.scan(tf.constant(0, "int64"), count_decoded)
+    images = images.filter(lambda image, label, epoch, position: position >= 0)
+    return images.map(lambda image, label, epoch, position: (image, label))
+
+
+def _with_end_marker(records, epoch, payload_kind):
+    """`records` (payload, label, epoch, position) followed by the epoch's end marker."""
+    if payload_kind == "pixels":
+        return records
+    marker = (tf.constant(""), tf.constant(0, "int32"), epoch, tf.constant(-1, "int64"))
+    return records.concatenate(tf.data.Dataset.from_tensors(marker))
+
+
+def _training_records(
+    source, base_seed, *, seed, start_epoch, start_position, epochs, repeats, num_shards,
+    shard_index, shuffle_buffer,
+):
+    """(payload, label, epoch, position) in training order from (start_epoch, start_position).
+
+    Each epoch's order is a function of (seed, epoch) alone, so a pipeline may start at
+    any epoch and position and yield what an uninterrupted one yields from there.
+    """
+    per_shard = source.num_examples // num_shards
+    order_seed = tf.random.experimental.stateless_fold_in(base_seed, _ORDER)
     if source.table is not None:
         payloads, labels = (tf.constant(array) for array in source.table)
-        order_seed = tf.random.experimental.stateless_fold_in(base_seed, _ORDER)
-        epoch_numbers = tf.data.Dataset.range(epochs) if epochs else tf.data.Dataset.counter()
-        indices = epoch_numbers.flat_map(
-            lambda epoch: tf.data.Dataset.from_tensor_slices(
-                epoch_indices(
-                    source.num_examples,
-                    seed=tf.random.experimental.stateless_fold_in(order_seed, epoch),
-                    repeats=repeats, num_shards=num_shards, shard_index=shard_index,
-                )
+
+        def epoch_order(epoch):
+            indices = epoch_indices(
+                source.num_examples, seed=tf.random.experimental.stateless_fold_in(order_seed, epoch),
+                repeats=repeats, num_shards=num_shards, shard_index=shard_index,
             )
-        )
-        return indices.map(lambda index: (tf.gather(payloads, index), tf.gather(labels, index)))
-    # A stream has no random access: a seeded shuffle buffer per epoch, then each
-    # image `repeats` times in a row, sharded so its copies go to different shards.
-    records = source.stream(seed).shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeats > 1:
-        records = records.flat_map(
-            lambda payload, label: tf.data.Dataset.from_tensors((payload, label)).repeat(repeats)
-        )
-    records = records.shard(num_shards, shard_index).take(source.num_examples // num_shards)
-    return records.repeat(epochs)
+            return tf.data.Dataset.from_tensor_slices(indices).enumerate().map(
+                lambda position, index: (tf.gather(payloads, index), tf.gather(labels, index), position)
+            )
+    else:
+        # A stream has no random access: its file order is drawn once from the seed, each
+        # epoch passes it through a shuffle buffer seeded by (seed, epoch), then each image
+        # `repeats` times in a row, sharded so its copies go to different shards. Starting
+        # inside an epoch reads (without decoding) and drops the records before the start.
+        stream = source.stream(seed)
+
+        def epoch_order(epoch):
+            buffer_seed = tf.random.experimental.stateless_fold_in(order_seed, epoch)[0]
+            records = stream.shuffle(shuffle_buffer, seed=buffer_seed, reshuffle_each_iteration=False)
+            if repeats > 1:
+                records = records.flat_map(
+                    lambda payload, label: tf.data.Dataset.from_tensors((payload, label)).repeat(repeats)
+                )
+            records = records.shard(num_shards, shard_index).take(per_shard).enumerate()
+            return records.map(lambda position, record: (*record, position))
+
+    def epoch_records(epoch):
+        skipped = tf.where(epoch == start_epoch, tf.constant(start_position, "int64"), tf.constant(0, "int64"))
+        records = epoch_order(epoch).skip(skipped)
+        records = records.map(lambda payload, label, position: (payload, label, epoch, position))
+        return _with_end_marker(records, epoch, source.payload)
+
+    epoch_numbers = (
+        tf.data.Dataset.range(start_epoch, epochs) if epochs else tf.data.Dataset.counter(start_epoch)
+    )
+    return epoch_numbers.flat_map(epoch_records)
 
 
 def _eval_records(source, *, num_shards, shard_index):
+    """(payload, label, epoch 0, position) of one ordered pass over this shard."""
     if source.table is not None:
         records = tf.data.Dataset.from_tensor_slices(source.table)
     else:
         records = source.stream(None)
-    return records.shard(num_shards, shard_index)
+    records = records.shard(num_shards, shard_index).enumerate()
+    epoch = tf.constant(0, "int64")
+    records = records.map(lambda position, record: (*record, epoch, position))
+    return _with_end_marker(records, epoch, source.payload)
+
+
+def _check_arguments(**arguments):
+    """Raises ValueError naming the first argument outside its range."""
+    at_least_one = ("image_size", "batch_size", "num_shards", "repeats", "shuffle_buffer")
+    for name in at_least_one:
+        if not (isinstance(arguments[name], int) and arguments[name] >= 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {arguments[name]!r}.")
+    for name in ("epochs", "steps_per_epoch"):
+        value = arguments[name]
+        if value is not None and not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be None or an integer >= 1, got {value!r}.")
+    if not (isinstance(arguments["initial_epoch"], int) and arguments["initial_epoch"] >= 0):
+        raise ValueError(f"initial_epoch must be an integer >= 0, got {arguments['initial_epoch']!r}.")
+    if not 0 <= arguments["shard_index"] < arguments["num_shards"]:
+        raise ValueError(
+            f"shard_index must be in [0, num_shards={arguments['num_shards']}), got {arguments['shard_index']!r}."
+        )
+    if not 0.0 < arguments["crop_ratio"] <= 1.0:
+        raise ValueError(f"crop_ratio must be in (0, 1], got {arguments['crop_ratio']!r}.")
+    for name in ("flip_probability", "erasing_probability", "mix_probability", "switch_probability"):
+        if not 0.0 <= arguments[name] <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {arguments[name]!r}.")
+    if not 0.0 <= arguments["label_smoothing"] < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {arguments['label_smoothing']!r}.")
+    for name in ("mixup_alpha", "cutmix_alpha"):
+        if not arguments[name] >= 0.0:
+            raise ValueError(f"{name} must be >= 0, got {arguments[name]!r}.")
 
 
 def _train_image(

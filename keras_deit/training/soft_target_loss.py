@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_deit.losses import target_distribution
+from keras_deit.distillation.losses import target_distribution
 
 
 @keras.saving.register_keras_serializable(package="keras_deit")

@@ -1,9 +1,10 @@
 """DistillationModel: `compile` / `fit` a DeiT student against a frozen teacher."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_deit.losses import (
+from keras_deit.distillation.losses import (
     check_distillation_args,
     cross_entropy,
     distillation_loss_terms,
@@ -48,6 +49,22 @@ def _teacher_image_size(teacher, student_size):
     return size
 
 
+def _check_teacher_gives_logits(teacher, image_size):
+    """Raises ValueError when the teacher's outputs on a random batch are probabilities.
+
+    A teacher ending in softmax would pass every shape check, and soft distillation would
+    then soften probabilities instead of logits (the term shrinks several times).
+    """
+    images = np.random.default_rng(0).uniform(0.0, 255.0, (2, *image_size, 3)).astype("float32")
+    outputs = ops.convert_to_numpy(ops.cast(teacher(images, training=False), "float32"))
+    # 1e-2: a float16 softmax sums to 1 only within ~1e-3.
+    if np.all(outputs >= 0.0) and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-2):
+        raise ValueError(
+            "The teacher must give logits: its outputs on a random batch are non-negative "
+            "rows summing to 1 (probabilities); remove its final softmax."
+        )
+
+
 @keras.saving.register_keras_serializable(package="keras_deit")
 class DistillationModel(keras.Model):
     """Trains a DeiT student with DeiT's distillation through `compile` / `fit`.
@@ -56,7 +73,7 @@ class DistillationModel(keras.Model):
     to the student and to the teacher; the teacher runs in inference mode, without
     gradient, and is never trained (`teacher.trainable` is set to False). A teacher with
     another declared input size gets the images bilinearly resized. The loss is
-    `keras_deit.losses.distillation_loss` (the official formulas).
+    `keras_deit.distillation.losses.distillation_loss` (the official formulas).
 
     `fit` logs `loss`, `base_loss`, `distillation_loss`, `cls_accuracy`, `dist_accuracy`,
     `accuracy` (of the mean of both heads, the student's prediction) and
@@ -133,6 +150,7 @@ class DistillationModel(keras.Model):
                 f"The teacher predicts {teacher_classes} classes, the student "
                 f"{student.num_classes}: they must match."
             )
+        _check_teacher_gives_logits(teacher, teacher_size or student.image_size)
         # The student's dtype policy, so `compile` adds loss scaling for a mixed_float16
         # student; no autocast: the images reach both networks unchanged.
         super().__init__(name=name, dtype=student.dtype_policy, autocast=False)

@@ -1,5 +1,7 @@
 """The DeiT distillation loss (official `losses.py`), in keras.ops for every backend."""
 
+import keras
+import numpy as np
 from keras import ops
 
 DISTILLATION_KINDS = ("none", "soft", "hard")
@@ -20,11 +22,78 @@ def target_distribution(y_true, num_classes):
 
     Integer labels of shape (batch,) or (batch, 1) become one-hot rows; soft targets
     (batch, num_classes), e.g. from Mixup / CutMix / label smoothing, pass through.
+    A label outside `[0, num_classes)` is an error naming it (see `check_label_range`).
+
+    Args:
+        y_true: int labels (batch,) or (batch, 1), or soft targets (batch, num_classes).
+        num_classes: int. Classes of the logits.
+
+    Example:
+    ```python
+    import numpy as np
+    target_distribution(np.array([2, 0]), 3)  # [[0, 0, 1], [1, 0, 0]]
+    ```
     """
     if len(y_true.shape) == 2 and y_true.shape[-1] == num_classes:
         return ops.cast(y_true, "float32")
     labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-    return ops.one_hot(labels, num_classes, dtype="float32")
+    one_hot = ops.one_hot(labels, num_classes, dtype="float32")
+    # A label outside the range one-hots to a zero row, which would train on nothing.
+    in_range = ops.equal(ops.sum(one_hot, axis=-1), 1.0)
+    one_hot = check_label_range(labels, in_range, one_hot, num_classes=num_classes)
+    # Where no runtime check runs (TensorFlow under XLA drops asserts), the bad rows are
+    # NaN: the loss turns NaN instead of training silently on zero targets.
+    return ops.where(ops.expand_dims(in_range, -1), one_hot, float("nan"))
+
+
+def check_label_range(labels, in_range, value, *, num_classes):
+    """`value`, after raising an error naming the first label where `in_range` is False.
+
+    The check runs in eager mode, in TensorFlow graphs (`tf.debugging.Assert`, an
+    `InvalidArgumentError`; XLA ignores asserts) and under `jax.jit` (a debug callback,
+    a `JaxRuntimeError` carrying the ValueError).
+
+    Args:
+        labels: int tensor (batch,).
+        in_range: bool tensor (batch,). Whether each label is in `[0, num_classes)`.
+        value: tensor returned unchanged (in TensorFlow graphs, after the check).
+        num_classes: int. For the message.
+
+    Example:
+    ```python
+    import numpy as np
+    labels = np.array([1, 7])
+    check_label_range(labels, labels < 3, labels, num_classes=3)  # ValueError: label 7
+    ```
+    """
+    backend = keras.backend.backend()
+    message = f"outside the {num_classes} classes [0, {num_classes})"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            # A static-shape gather (not boolean_mask), so the graph still compiles under XLA.
+            first_bad = tf.gather(labels, tf.argmin(tf.cast(in_range, "int32")))
+            check = tf.debugging.Assert(
+                tf.reduce_all(in_range), ["Label", first_bad, message], name="label_range"
+            )
+            with tf.control_dependencies([check]):
+                return tf.identity(value)
+    elif backend == "jax":
+        import jax
+
+        def raise_on_bad(labels, in_range):
+            _raise_on_bad_label(np.asarray(labels), np.asarray(in_range), message)
+
+        jax.debug.callback(raise_on_bad, labels, in_range)
+        return value
+    _raise_on_bad_label(ops.convert_to_numpy(labels), ops.convert_to_numpy(in_range), message)
+    return value
+
+
+def _raise_on_bad_label(labels, in_range, message):
+    if not in_range.all():
+        raise ValueError(f"Label {int(labels[~in_range][0])} is {message}.")
 
 
 def cross_entropy(targets, logits):
@@ -93,7 +162,7 @@ def distillation_loss(y_true, cls_logits, dist_logits, teacher_logits, *, kind, 
     Example:
     ```python
     import numpy as np
-    from keras_deit.losses import distillation_loss
+    from keras_deit.distillation.losses import distillation_loss
     rng = np.random.default_rng(0)
     cls, dist, teacher = (rng.normal(size=(4, 10)).astype("float32") for _ in range(3))
     labels = np.array([1, 2, 3, 4])
