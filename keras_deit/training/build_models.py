@@ -6,7 +6,7 @@ import os
 import keras
 
 from keras_deit import teachers
-from keras_deit.distillation_model import DistillationModel
+from keras_deit.distillation.model import DistillationModel
 from keras_deit.models.deit import DeiT
 from keras_deit.teachers.convnet import ConvNet
 from keras_deit.weights.transfer import resolve_path
