@@ -4,8 +4,6 @@ Draws, over the image, the attention rollout (Abnar & Zuidema 2020) of the class
 and of the distillation token, and the last block's per-head attention of each.
 """
 
-import numpy as np
-
 
 def attention_rollout(scores):
     """Attention rollout: heads averaged, identity added, rows renormalized, layers multiplied.
@@ -24,6 +22,8 @@ def attention_rollout(scores):
     cls_map = rollout[:, 0, model.num_prefix_tokens:]
     ```
     """
+    import numpy as np
+
     rollout = None
     for layer in scores:
         attention = np.asarray(layer, np.float64).mean(axis=1)
@@ -36,6 +36,8 @@ def attention_rollout(scores):
 
 def token_maps(model, image):
     """`{title: (grid_h, grid_w) map}` for one image (H, W, 3) in [0, 255] at the model's size."""
+    import numpy as np
+
     scores = [np.asarray(layer) for layer in model.attention_scores(image[None].astype("float32"))]
     prefix, grid = model.num_prefix_tokens, model.grid_size
     rollout = attention_rollout(scores)[0]
@@ -51,6 +53,7 @@ def token_maps(model, image):
 
 def load_image(path, size):
     """An image file as float32 RGB (size[0], size[1], 3) in [0, 255] (bicubic resize)."""
+    import numpy as np
     import tensorflow as tf
 
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
@@ -93,6 +96,8 @@ def register(subparsers):
 
 def _run(arguments):
     import keras
+
+    import keras_deit.models  # noqa: F401  registers the classes .keras files name
 
     model = keras.saving.load_model(arguments.model, safe_mode=True)
     model = getattr(model, "student", model)

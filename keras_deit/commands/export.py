@@ -1,7 +1,5 @@
 """`keras-deit export MODEL --output saved_models/NAME`: a trained model to a serving export."""
 
-import sys
-
 FORMATS = ("savedmodel", "onnx", "litert")
 
 
@@ -49,7 +47,7 @@ def register(subparsers):
 def _run(arguments):
     import keras
 
-    import keras_deit  # noqa: F401  registers the classes the .keras file names
+    import keras_deit.models  # noqa: F401  registers the classes .keras files name
     from keras_deit.export import EXPORTERS
     from keras_deit.serving_preprocessing import DEFAULT_CROP_RATIO
 
@@ -66,10 +64,6 @@ def _run(arguments):
             crop_ratio=DEFAULT_CROP_RATIO if arguments.crop_ratio is None else arguments.crop_ratio,
         )
     model = keras.saving.load_model(arguments.model)
-    try:
-        path = EXPORTERS[arguments.format](model, arguments.output, **options)
-    except FileExistsError as error:
-        print(f"keras-deit export: error: {error}", file=sys.stderr)
-        return 2
+    path = EXPORTERS[arguments.format](model, arguments.output, **options)
     print(f"wrote {path} ({arguments.format})")
     return 0

@@ -10,7 +10,6 @@ train(config, "runs/digits")
 
 from keras_deit.training.config import apply_overrides, load_recipe, recipe_names
 from keras_deit.training.evaluation import evaluate, head_metrics
-from keras_deit.training.multi_worker_keras import repair_keras_for_multi_worker
 from keras_deit.training.optimizer import AdamW, build_optimizer, decays
 from keras_deit.training.schedule import WarmupCosineSchedule
 from keras_deit.training.train import train
@@ -25,6 +24,5 @@ __all__ = [
     "head_metrics",
     "load_recipe",
     "recipe_names",
-    "repair_keras_for_multi_worker",
     "train",
 ]

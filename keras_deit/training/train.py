@@ -26,6 +26,7 @@ from keras_deit.training.checkpointing import EpochCheckpoint, atomic_write_text
 from keras_deit.training.ema import ema_weights, has_ema
 from keras_deit.training.evaluation import evaluate
 from keras_deit.training.initialization import initialize_from, resolve_path
+from keras_deit.training.multi_worker_keras import repaired_for
 from keras_deit.training.optimizer import build_optimizer
 from keras_deit.training.schedule import WarmupCosineSchedule
 from keras_deit.training.soft_target_loss import SoftTargetCrossEntropy
@@ -233,10 +234,11 @@ def train(config, output_dir, *, verbose="auto"):
     # epoch killed between the two rather than missing one.
     callbacks.append(EpochCheckpoint(checkpoint_dir, write=chief))
     if epochs_done < training["epochs"]:
-        model.fit(
-            train_data, epochs=training["epochs"], initial_epoch=epochs_done,
-            steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
-        )
+        with repaired_for(strategy):
+            model.fit(
+                train_data, epochs=training["epochs"], initial_epoch=epochs_done,
+                steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
+            )
     results = evaluation.results or evaluate(student, eval_data, model.optimizer)
     if chief:
         atomic_write_text(os.path.join(output_dir, "results.json"), json.dumps(results, indent=2))
