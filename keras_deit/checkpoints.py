@@ -56,7 +56,10 @@ def read_state_dict(path):
             "copy of the checkpoint loads without it."
         ) from error
     # weights_only=True: a checkpoint from the internet must not run code when read.
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except RuntimeError as error:  # torch's archive reader on a truncated or foreign file
+        raise ValueError(f"{path!r} is not a readable PyTorch checkpoint: {error}") from error
     for wrapper in ("model", "state_dict", "model_ema"):
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(wrapper), dict):
             checkpoint = checkpoint[wrapper]
