@@ -27,9 +27,10 @@ COMMAND_MODULES = (
 # covers missing files, folders given as files and back, refused permissions and full
 # disks; UnpicklingError is a checkpoint `torch.load(weights_only=True)` refuses.
 USER_ERRORS = (ValueError, OSError, pickle.UnpicklingError)
-# TensorFlow's errors for unreadable user files (a truncated image, a corrupt TFRecord),
-# looked up only where TensorFlow is already loaded: otherwise none can have been raised.
-TENSORFLOW_USER_ERRORS = ("InvalidArgumentError", "DataLossError")
+# TensorFlow's errors for missing or unreadable user files (a truncated image, a corrupt
+# TFRecord), looked up only where TensorFlow is already loaded: otherwise none can have
+# been raised.
+TENSORFLOW_USER_ERRORS = ("InvalidArgumentError", "DataLossError", "NotFoundError", "PermissionDeniedError")
 USER_ERROR_STATUS = 2
 INTERRUPTED_STATUS = 130
 

@@ -137,6 +137,8 @@ def train(config, output_dir, *, verbose="auto"):
     accumulation = training["gradient_accumulation_steps"]
     global_batch = training["global_batch_size"]
     replicas = strategy.num_replicas_in_sync
+    if global_batch < 1:
+        raise ValueError(f"training.global_batch_size must be a positive number of images, got {global_batch}.")
     if global_batch % (accumulation * replicas):
         raise ValueError(
             f"global_batch_size {global_batch} is not divisible by gradient_accumulation_steps "
