@@ -1,5 +1,7 @@
 """`keras-deit export MODEL --output saved_models/NAME`: a trained model to a serving export."""
 
+import sys
+
 FORMATS = ("savedmodel", "onnx", "litert")
 
 
@@ -64,6 +66,10 @@ def _run(arguments):
             crop_ratio=DEFAULT_CROP_RATIO if arguments.crop_ratio is None else arguments.crop_ratio,
         )
     model = keras.saving.load_model(arguments.model)
-    path = EXPORTERS[arguments.format](model, arguments.output, **options)
+    try:
+        path = EXPORTERS[arguments.format](model, arguments.output, **options)
+    except FileExistsError as error:
+        print(f"keras-deit: error: {error}", file=sys.stderr)
+        return 2
     print(f"wrote {path} ({arguments.format})")
     return 0
