@@ -103,4 +103,4 @@ def test_attention_errors_are_one_line(model, image_path, tmp_path, capsys, case
     }[case]
     assert cli_main(["attention", "--model", str(model_argument), str(image_argument)]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("keras-deit attention: error:") and expected in error and "\n" not in error
+    assert error.startswith("keras-deit: error:") and expected in error and "\n" not in error

@@ -63,7 +63,7 @@ def _run(arguments):
 
     import keras
 
-    import keras_deit  # noqa: F401  registers the classes the .keras file names
+    import keras_deit.models  # noqa: F401  registers the classes .keras files name
     from keras_deit.analysis import draw_maps, load_eval_image, token_maps
 
     model = keras.saving.load_model(model_file, safe_mode=True)

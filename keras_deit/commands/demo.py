@@ -10,6 +10,7 @@ exports the distilled student for TF Serving and draws its attention maps.
 """
 
 import contextlib
+import errno
 import os
 import threading
 import time
@@ -74,6 +75,8 @@ def run_demo(output_dir, *, epochs=20, teacher_epochs=10, seed=0):
     from keras_deit.training.build_data import load_sources
     from keras_deit.training.train import train
 
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise FileExistsError(errno.EEXIST, "File exists and is not a folder (--output)", output_dir)
     start = time.perf_counter()
     configs = demo_configs(output_dir, epochs=epochs, teacher_epochs=teacher_epochs, seed=seed)
     runs, trained = {}, {}

@@ -10,6 +10,8 @@ def load_models(path):
     """
     import keras
 
+    import keras_deit.models  # noqa: F401  registers the classes .keras files name
+
     if os.path.isdir(path):
         files = {"weights": os.path.join(path, "model.keras"), "ema": os.path.join(path, "model_ema.keras")}
         files = {name: file for name, file in files.items() if os.path.isfile(file)}

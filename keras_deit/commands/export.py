@@ -54,7 +54,7 @@ def register(subparsers):
 def _run(arguments):
     import keras
 
-    import keras_deit  # noqa: F401  registers the classes the .keras file names
+    import keras_deit.models  # noqa: F401  registers the classes .keras files name
     from keras_deit.data.decoding import MAX_PIXELS
     from keras_deit.export import EXPORTERS
     from keras_deit.export.serving_preprocessing import DEFAULT_CROP_RATIO
@@ -77,7 +77,7 @@ def _run(arguments):
     try:
         path = EXPORTERS[arguments.format](model, arguments.output, **options)
     except FileExistsError as error:
-        print(f"keras-deit export: error: {error}", file=sys.stderr)
+        print(f"keras-deit: error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {path} ({arguments.format})")
     return 0

@@ -16,8 +16,8 @@ augmented = rand_augment(image, seed=tf.constant([1, 2]))
 """
 
 import tensorflow as tf
-from tensorflow.python.ops import cond_v2
 
+from keras_deit import _compat
 from keras_deit.data import pil_ops
 
 # timm's _RAND_INCREASING_TRANSFORMS, in its order.
@@ -120,7 +120,7 @@ def _select(index, branches):
     the unlowered one runs there (tested). `lower_using_switch_merge` is not public API:
     TensorFlow's own `switch_case` calls `indexed_case` with it.
     """
-    return cond_v2.indexed_case(index, branches, lower_using_switch_merge=False)
+    return _compat.indexed_case(index, branches)
 
 
 def rand_augment(

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_deit import _compat
 from keras_deit.distillation.losses import (
     check_distillation_args,
     cross_entropy,
@@ -239,19 +240,13 @@ class DistillationModel(keras.Model):
 
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Saves the student's and the optimizer's state, not the teacher's (it never changes)."""
-        keras.saving.save_weights(
-            self,
-            filepath,
-            overwrite=overwrite,
-            max_shard_size=max_shard_size,
-            objects_to_skip=[self.teacher],
+        _compat.save_weights_skipping(
+            self, filepath, [self.teacher], overwrite=overwrite, max_shard_size=max_shard_size
         )
 
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
         """Loads what `save_weights` wrote; the teacher keeps its weights."""
-        keras.saving.load_weights(
-            self, filepath, skip_mismatch=skip_mismatch, objects_to_skip=[self.teacher], **kwargs
-        )
+        _compat.load_weights_skipping(self, filepath, [self.teacher], skip_mismatch=skip_mismatch, **kwargs)
 
     def save(self, filepath, *args, **kwargs):
         """Saves the student (`self.student.save`): the teacher is a training device."""

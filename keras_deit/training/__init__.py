@@ -20,7 +20,6 @@ from keras_deit.training.config import (
     validate,
 )
 from keras_deit.training.evaluation import evaluate, head_metrics
-from keras_deit.training.multi_worker_keras import repair_keras_for_multi_worker
 from keras_deit.training.optimizer import AdamW, build_optimizer, decays
 from keras_deit.training.overrides import apply_overrides
 from keras_deit.training.recipes import load_recipe, recipe_names
@@ -44,7 +43,6 @@ __all__ = [
     "head_metrics",
     "load_recipe",
     "recipe_names",
-    "repair_keras_for_multi_worker",
     "to_dict",
     "train",
     "validate",

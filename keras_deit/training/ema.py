@@ -8,6 +8,8 @@ import contextlib
 
 import keras
 
+from keras_deit import _compat
+
 
 def _inner(optimizer):
     # A mixed_float16 model is compiled with a LossScaleOptimizer around the AdamW.
@@ -22,13 +24,7 @@ def has_ema(optimizer):
 
 def ema_pairs(optimizer):
     """`[(variable, average)]` for every variable the optimizer averages."""
-    optimizer = _inner(optimizer)
-    # Keras keeps the averages in the order of the variables it was built with.
-    return [
-        (variable, average)
-        for variable, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average)
-        if average is not None
-    ]
+    return _compat.ema_pairs(_inner(optimizer))
 
 
 @contextlib.contextmanager

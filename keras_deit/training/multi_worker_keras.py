@@ -12,18 +12,18 @@ worker, even a two-layer model (keras-team/keras#20585, tensorflow/tensorflow#72
    `strategy.reduce("MEAN", value, axis=0)`, which fails on a scalar ("Invalid reduction
    dimension 0 for input with 0 dimensions"). The mean over replicas is `axis=None`.
 
-`repair_keras_for_multi_worker()` replaces those two functions of
-`keras.src.backend.tensorflow.trainer`. The symbolic build reads only the batch's shapes,
-so one replica's batch serves every strategy as the mean did; the reduction changes only
-for multi-worker collective strategies, the others keep Keras' code path.
-`choose_strategy()` calls it when it returns a MultiWorkerMirroredStrategy.
+`repaired_for(strategy)` replaces those two functions of Keras' TF trainer (through
+`keras_deit._compat`) while its block runs, and only for a multi-worker collective
+strategy; on exit Keras' own functions are back, so nothing else in the process sees
+the change.
 """
 
-import tensorflow as tf
-from keras.src import tree
-from keras.src.backend.tensorflow import trainer as tensorflow_trainer
+import contextlib
 
-_REPAIRED = "_keras_deit_multi_worker_repair"
+import keras
+import tensorflow as tf
+
+from keras_deit import _compat
 
 
 def _one_replica(value):
@@ -34,44 +34,52 @@ def _one_replica(value):
 
 def _maybe_symbolic_build(self, iterator=None, data_batch=None):
     # As Keras' own method, with one replica's batch in place of an eager cross-worker mean.
-    if self._distribute_strategy is None:
+    if _compat.model_distribute_strategy(self) is None:
         return
     if iterator is not None:
         for _, _, batches in iterator:
-            data_batch = tree.map_structure(_one_replica, next(batches))
+            data_batch = keras.tree.map_structure(_one_replica, next(batches))
             break
     with self.distribute_strategy.scope():
-        self._symbolic_build(data_batch=data_batch)
+        _compat.symbolic_build(self, data_batch)
 
 
 def _reduce_per_replica_repaired(original):
     def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and tensorflow_trainer._collective_all_reduce_multi_worker(strategy):
+        if reduction in ("auto", "mean") and _compat.is_collective_multi_worker(strategy):
             # Shapes of any rank, scalars included: the mean over replicas, not over axis 0.
-            return tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
+            return keras.tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
         return original(values, strategy, reduction)
 
-    setattr(reduce_per_replica, _REPAIRED, True)
     return reduce_per_replica
 
 
-def repair_keras_for_multi_worker():
-    """Lets `Model.fit` run under a multi-worker `MultiWorkerMirroredStrategy` (idempotent).
+@contextlib.contextmanager
+def repaired_for(strategy):
+    """Within the block, `Model.fit` runs under `strategy` even when it spans several workers.
 
-    Call it once before `fit` when you build the strategy yourself;
-    `keras_deit.training.strategy.choose_strategy()` does.
+    For a multi-worker `MultiWorkerMirroredStrategy` the two trainer functions above are
+    replaced on entry and restored on exit; for any other strategy nothing changes.
+    The replacement is process-wide while the block runs: fit one model at a time in it.
+
+    Args:
+        strategy: the `tf.distribute.Strategy` the model was built under.
 
     Example:
     ```python
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    repair_keras_for_multi_worker()
     with strategy.scope():
         model = keras_deit.DeiTTiny(num_classes=10)
         model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy")
-    model.fit(dataset, epochs=1, steps_per_epoch=100)
+    with repaired_for(strategy):
+        model.fit(dataset, epochs=1, steps_per_epoch=100)
     ```
     """
-    if getattr(tensorflow_trainer.reduce_per_replica, _REPAIRED, False):
+    if not _compat.is_collective_multi_worker(strategy):
+        yield
         return
-    tensorflow_trainer.reduce_per_replica = _reduce_per_replica_repaired(tensorflow_trainer.reduce_per_replica)
-    tensorflow_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    with _compat.replaced_tensorflow_trainer_functions(
+        reduce_per_replica=_reduce_per_replica_repaired(_compat.keras_reduce_per_replica()),
+        maybe_symbolic_build=_maybe_symbolic_build,
+    ):
+        yield

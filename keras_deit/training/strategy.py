@@ -6,8 +6,6 @@ import os
 
 import tensorflow as tf
 
-from keras_deit.training.multi_worker_keras import repair_keras_for_multi_worker
-
 
 def _tpu_reachable():
     # Probing TPUClusterResolver without a TPU can hang on the GCE metadata server:
@@ -27,9 +25,8 @@ def choose_strategy():
     """The strategy for this environment, in order of preference.
 
     `TPUStrategy` when a TPU is reachable, `MultiWorkerMirroredStrategy` when `TF_CONFIG`
-    names several workers (with `repair_keras_for_multi_worker()` applied, so Keras'
-    `fit` runs under it), `MirroredStrategy` with several GPUs, otherwise the default
-    strategy (one device).
+    names several workers (fit inside `multi_worker_keras.repaired_for(strategy)`),
+    `MirroredStrategy` with several GPUs, otherwise the default strategy (one device).
 
     Example:
     ```python
@@ -44,7 +41,6 @@ def choose_strategy():
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     if _workers_in_tf_config() > 1:
-        repair_keras_for_multi_worker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()

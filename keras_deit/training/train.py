@@ -31,6 +31,7 @@ from keras_deit.training.divergence import StopOnDivergence
 from keras_deit.training.ema import ema_weights, has_ema
 from keras_deit.training.evaluation import evaluate
 from keras_deit.training.litter import clean_litter
+from keras_deit.training.multi_worker_keras import repaired_for
 from keras_deit.training.resume_guard import check_resume_folder
 from keras_deit.training.run_lock import RunLock
 from keras_deit.weights.transfer import initialize_from
@@ -124,10 +125,11 @@ def _train_holding_lock(config, output_dir, *, verbose):
         output_dir, evaluation=evaluation, epochs_done=epochs_done, chief=chief
     )
     if epochs_done < training.epochs:
-        model.fit(
-            data.train, epochs=training.epochs, initial_epoch=epochs_done,
-            steps_per_epoch=data.steps_per_epoch, callbacks=callbacks, verbose=verbose,
-        )
+        with repaired_for(strategy):
+            model.fit(
+                data.train, epochs=training.epochs, initial_epoch=epochs_done,
+                steps_per_epoch=data.steps_per_epoch, callbacks=callbacks, verbose=verbose,
+            )
     results = evaluation.results or evaluate(student, data.eval, model.optimizer)
     if chief:
         atomic_write_text(os.path.join(output_dir, "results.json"), json.dumps(results, indent=2))
