@@ -67,7 +67,7 @@ def print_speed(arguments):
 
 
 def print_accuracy(arguments):
-    from keras_deit.digits import digits_rgb
+    from keras_deit.data.digits import digits_rgb
 
     model = keras.saving.load_model(arguments.model)
     if isinstance(model, TokenMergingDeiT):

@@ -22,5 +22,5 @@ def test_notebook_runs_top_to_bottom_and_its_export_serves_the_student(tmp_path)
     line = next(l for l in result.stdout.splitlines() if "probability difference" in l)
     assert float(line.rsplit(" ", 1)[1]) <= 1e-5
     accuracy = float(next(l for l in result.stdout.splitlines() if l.startswith("teacher held-out")).rsplit(" ", 1)[1])
-    assert accuracy > 0.2  # measured 0.35 after 2 epochs of the convnet; chance is 0.1
+    assert accuracy > 0.2  # measured 0.78 after 6 epochs of the convnet; chance is 0.1
     assert (tmp_path / "saved_models" / "deit_colab" / "1" / "saved_model.pb").is_file()

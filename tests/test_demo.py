@@ -7,7 +7,7 @@ import tensorflow as tf
 import keras
 from keras_deit.cli import main as cli_main
 from keras_deit.data import make_dataset
-from keras_deit.digits import digits_rgb
+from keras_deit.data.digits import digits_rgb
 from keras_deit.training.build_data import dataset_options, load_sources
 from keras_deit.training.evaluation import head_metrics
 from keras_deit.training.recipes import load_recipe

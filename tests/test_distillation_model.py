@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_deit.digits import digits_rgb
+from keras_deit.data.digits import digits_rgb
 from keras_deit.teachers.convnet import ConvNet
 from keras_deit.distillation.model import DistillationModel
 from keras_deit.distillation.losses import distillation_loss

@@ -133,20 +133,24 @@ def photos():
 def test_version_layout_is_tf_servings(export_path, model):
     base = os.path.dirname(export_path)
     assert os.path.basename(export_path) == "1"
-    assert os.listdir(base) == ["1"]  # no temporary folder left behind
+    # No temporary folder left behind; `.lock` is the export lock's file.
+    assert sorted(os.listdir(base)) == [".lock", "1"]
     assert os.path.exists(os.path.join(export_path, "saved_model.pb"))
     with pytest.raises(FileExistsError, match="never overwritten"):
         export_saved_model(model, base, version=1)
-    assert os.listdir(base) == ["1"]
+    assert sorted(os.listdir(base)) == [".lock", "1"]
 
 
 def test_write_version_numbers_from_the_highest(tmp_path):
     base = str(tmp_path)
-    for name in ("3", "10", "notes", ".tmp-11-abc"):
+    killed_export = ".tmp-11-" + "0" * 32  # the staging folder of a killed export
+    for name in ("3", "10", "notes", ".tmp-11-abc", killed_export):
         os.mkdir(os.path.join(base, name))
     assert existing_versions(base) == [3, 10]
     target = write_version(base, lambda folder: open(os.path.join(folder, "f"), "w").close())
     assert target == os.path.join(base, "11")
+    # Only names of keras_deit's own pattern are litter.
+    assert sorted(os.listdir(base)) == [".lock", ".tmp-11-abc", "10", "11", "3", "notes"]
     assert sorted(os.listdir(target)) == ["f"]
     # mkdtemp would leave 0700: readable by a server running as another user instead.
     assert os.stat(target).st_mode & 0o055 == os.stat(os.path.join(base, "3")).st_mode & 0o055
@@ -291,7 +295,7 @@ def test_crash_while_writing_leaves_no_version(model, tmp_path, monkeypatch):
     monkeypatch.setattr(tf.saved_model, "save", crash)
     with pytest.raises(RuntimeError, match="disk full"):
         export_saved_model(model, str(base))
-    assert os.listdir(base) == []
+    assert os.listdir(base) == [".lock"]  # no version, no staging folder
 
 
 def test_mixed_precision_student_exported_in_float32_without_teacher(tmp_path):

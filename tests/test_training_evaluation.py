@@ -83,3 +83,9 @@ def test_evaluate_command_reports_each_head(model, tmp_path, capsys):
     table = capsys.readouterr().out
     for head in ("| weights | class |", "| weights | distillation |", "| weights | mean of heads |"):
         assert head in table
+
+
+def test_evaluate_refuses_a_model_of_another_class_count(tmp_path):
+    three_classes = keras_deit.DeiT(image_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_classes=3)
+    with pytest.raises(ValueError, match=r"has 3 classes, 'digits' \(test\) has 10"):
+        evaluate.evaluate_models({"weights": three_classes}, data="digits", split="test")

@@ -94,7 +94,7 @@ def test_keras_deit_train_on_a_locked_folder_exits_with_one_line(tmp_path):
             capture_output=True, text=True, timeout=300,
         )
     assert result.returncode == 2
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("keras-deit train: error:")]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("keras-deit: error:")]
     assert len(error_lines) == 1 and f"PID {os.getpid()}" in error_lines[0]
     assert "Traceback" not in result.stderr
     assert sorted(os.listdir(folder)) == [".lock"]  # nothing written

@@ -79,3 +79,53 @@ def test_trim_csv_log_drops_unfinished_epochs_and_torn_lines(tmp_path):
     path.write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n3,1.")
     trim_csv_log(str(path), 2)
     assert path.read_text() == "epoch,loss\n0,2.0\n1,1.5\n"
+
+
+# The digits recipe with the DeiT augmentations on (RandAugment, Mixup / CutMix, erasing,
+# repeats, stochastic depth, EMA): what a resumed run must replay exactly.
+EXACT = [
+    "--set", "model.embed_dim=32", "--set", "model.depth=2", "--set", "model.num_heads=2",
+    "--set", "model.drop_path_rate=0.1", "--set", "data.rand_augment=True",
+    "--set", "data.mixup_alpha=0.8", "--set", "data.cutmix_alpha=1.0",
+    "--set", "data.erasing_probability=0.25", "--set", "data.repeats=2",
+    "--set", "training.epochs=4", "--set", "training.steps_per_epoch=8",
+    "--set", "training.global_batch_size=16", "--set", "training.eval_steps=1",
+]
+
+
+def _weights(path):
+    import keras
+
+    import keras_deit.models  # noqa: F401  registers the classes the file names
+
+    model = keras.saving.load_model(path, safe_mode=True)
+    return [np.asarray(keras.ops.convert_to_numpy(weight)) for weight in model.weights]
+
+
+def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_weights(tmp_path):
+    base = COMMAND[:COMMAND.index("--set")]
+    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+    done = subprocess.run(base + EXACT + ["--output", straight], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    log = os.path.join(killed, "log.csv")
+    first = subprocess.Popen(base + EXACT + ["--output", killed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while len(_rows(log)) < 2 and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the third epoch
+    assert first.poll() is None, "the first run ended before it could be killed"
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    resumed = subprocess.run(base + EXACT + ["--output", killed], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    for name in ("model.keras", "model_ema.keras"):
+        expected, actual = _weights(os.path.join(straight, name)), _weights(os.path.join(killed, name))
+        assert len(expected) == len(actual)
+        for reference, value in zip(expected, actual):
+            np.testing.assert_allclose(value, reference, rtol=0, atol=1e-6)
+    # Epoch by epoch the same losses, across the restart too.
+    losses = [[float(row["loss"]) for row in _rows(os.path.join(run, "log.csv"))] for run in (straight, killed)]
+    assert len(losses[0]) == 4
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)

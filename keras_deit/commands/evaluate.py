@@ -26,13 +26,20 @@ def load_models(path):
 
 def evaluate_models(models, *, data, split, batch_size=64, crop_ratio=0.875, data_dir=None):
     """`{name: head_metrics}` of each (square-input) model on the evaluation transform of `data` / `split`."""
-    from keras_deit.data import make_dataset
+    from keras_deit.data import load_source, make_dataset
     from keras_deit.training.evaluation import head_metrics
 
+    source = load_source(data, split, data_dir=data_dir)
     results = {}
     for name, model in models.items():
+        # A model of another class count would be scored against shifted labels.
+        if model.num_classes != source.num_classes:
+            raise ValueError(
+                f"The model ({name}) has {model.num_classes} classes, {data!r} ({split}) has "
+                f"{source.num_classes}: evaluate it on the data it was trained for."
+            )
         dataset = make_dataset(
-            data, split, training=False, image_size=model.image_size[0], batch_size=batch_size,
+            source, training=False, image_size=model.image_size[0], batch_size=batch_size,
             crop_ratio=crop_ratio, data_dir=data_dir,
         )
         results[name] = head_metrics(model, dataset)

@@ -297,14 +297,26 @@ def _training_records(
             )
     else:
         # A stream has no random access: its file order is drawn once from the seed, each
-        # epoch passes it through a shuffle buffer seeded by (seed, epoch), then each image
-        # `repeats` times in a row, sharded so its copies go to different shards. Starting
-        # inside an epoch reads (without decoding) and drops the records before the start.
+        # epoch permutes it window by window (`shuffle_buffer` records, keyed by seed, epoch
+        # and window), then each image `repeats` times in a row, sharded so its copies go to
+        # different shards. Starting inside an epoch reads (without decoding) and drops the
+        # records before the start. Not Dataset.shuffle: its seed goes through tf.random's
+        # global-seed logic, which fails on a tensor seed once a global seed is set (as
+        # keras.utils.set_random_seed, and so keras_deit.train, does).
         stream = source.stream(seed)
 
         def epoch_order(epoch):
-            buffer_seed = tf.random.experimental.stateless_fold_in(order_seed, epoch)[0]
-            records = stream.shuffle(shuffle_buffer, seed=buffer_seed, reshuffle_each_iteration=False)
+            epoch_seed = tf.random.experimental.stateless_fold_in(order_seed, epoch)
+
+            def permute(window_index, window):
+                payloads, labels = window
+                order = tf.random.experimental.stateless_shuffle(
+                    tf.range(tf.shape(labels)[0]),
+                    tf.random.experimental.stateless_fold_in(epoch_seed, window_index),
+                )
+                return tf.data.Dataset.from_tensor_slices((tf.gather(payloads, order), tf.gather(labels, order)))
+
+            records = stream.batch(shuffle_buffer).enumerate().flat_map(permute)
             if repeats > 1:
                 records = records.flat_map(
                     lambda payload, label: tf.data.Dataset.from_tensors((payload, label)).repeat(repeats)

@@ -62,16 +62,23 @@ def write_version(base, write, version=None):
             f"it). Export to a new version, e.g. --version {next_version(base)}."
         )
     os.makedirs(base, exist_ok=True)
-    # os.mkdir, not tempfile.mkdtemp: mkdtemp's 0700 mode would survive the rename and
-    # hide the model from a server running as another user.
-    staging = os.path.join(base, f".tmp-{version}-{uuid.uuid4().hex}")
-    os.mkdir(staging)
-    try:
-        write(staging)
-        if os.path.exists(target):
-            raise FileExistsError(f"{target} was created by someone else during this export.")
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    from keras_deit.training.litter import clean_litter
+    from keras_deit.training.run_lock import RunLock
+
+    # Locked: a second export to the same folder stops at once, and staging folders of
+    # killed exports (no live holder) are removed first.
+    with RunLock(base):
+        clean_litter(base)
+        # os.mkdir, not tempfile.mkdtemp: mkdtemp's 0700 mode would survive the rename and
+        # hide the model from a server running as another user.
+        staging = os.path.join(base, f".tmp-{version}-{uuid.uuid4().hex}")
+        os.mkdir(staging)
+        try:
+            write(staging)
+            if os.path.exists(target):
+                raise FileExistsError(f"{target} was created by someone else during this export.")
+            os.rename(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return target
