@@ -116,7 +116,8 @@ def make_dataset(
         switch_probability: float. Chance of CutMix rather than Mixup.
         label_smoothing: float. Label smoothing of the training targets.
         repeats: int. Repeated augmentation: copies of each image per epoch (1: off).
-        shuffle_buffer: int. Shuffle buffer for streamed sources (TFDS, TFRecord).
+        shuffle_buffer: int. Streamed sources (TFDS, TFRecord): records permuted together per
+            epoch, a window of this many at a time (memory holds one window).
         drop_remainder: bool or None. Drop the last partial batch (static shapes);
             None means True in training and False in evaluation.
         max_pixels: int. Encoded images of more pixels are dropped before decoding
