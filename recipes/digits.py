@@ -10,8 +10,8 @@ Command:
 
     keras-deit train recipes/digits.py --output runs/digits
 
-Expected: measured 82.5% top-1 (EMA weights 81.1%) on the 360 held-out digits after
-30 epochs, seed 0, about 70 s on 2 CPU cores.
+Expected: measured 85.8% top-1 (EMA weights 84.4%) on the 360 held-out digits after
+30 epochs, seed 0, about 2 minutes on 2 CPU cores.
 """
 
 from keras_deit.training.config import DataConfig, ModelConfig, RunConfig, TrainingConfig
