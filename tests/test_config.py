@@ -217,7 +217,7 @@ def test_print_config_prints_the_resolved_config_and_trains_nothing(tmp_path, ca
 
 
 def test_defaults_are_the_official_recipe():
-    # facebookresearch/deit main.py's argparse defaults (../shared/reference/deit.md).
+    # facebookresearch/deit main.py's argparse defaults.
     data, training, model = DataConfig(), TrainingConfig(), ModelConfig()
     assert (training.epochs, training.global_batch_size, training.base_learning_rate) == (300, 1024, 5e-4)
     assert (training.weight_decay, training.epsilon, training.warmup_epochs) == (0.05, 1e-8, 5)

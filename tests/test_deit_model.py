@@ -18,7 +18,7 @@ from tests.conftest import random_images, timm_input
 TINY = dict(image_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=5)
 
 
-# The DeiT paper / official model zoo parameter counts (../shared/reference/deit.md).
+# The DeiT paper / official model zoo parameter counts (paper Table 1, facebookresearch/deit README).
 @pytest.mark.parametrize(
     "factory, distill, image_size, expected",
     [

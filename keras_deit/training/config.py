@@ -5,7 +5,7 @@ to what it feeds: `ModelConfig` to `keras_deit.DeiT` (or the convnet), `DataConf
 `load_source` / `make_dataset`, `TeacherConfig` to the teacher factory,
 `DistillationConfig` to `DistillationModel`, `TrainingConfig` to `build_optimizer`,
 `WarmupCosineSchedule` and the fit loop. The defaults are the official DeiT ImageNet
-recipe (../shared/reference/deit.md, "Training recipe", the official `main.py`): 300
+recipe (the argparse defaults of facebookresearch/deit `main.py`): 300
 epochs, global batch 1024, AdamW eps 1e-8, lr 5e-4 * batch / 512, weight decay 0.05,
 cosine with 5 warmup epochs from 1e-6 to a minimum of 1e-5, drop path 0.1, EMA 0.99996,
 label smoothing 0.1, Mixup 0.8, CutMix 1.0, RandAugment m9-mstd0.5, random erasing 0.25,

@@ -1,6 +1,6 @@
 """The official DeiT checkpoints and the paper's teacher: the one table of files, URLs and configs.
 
-Files and top-1 from the facebookresearch/deit README model zoo (../shared/reference/deit.md);
+Files and top-1 from the facebookresearch/deit README model zoo;
 URLs, mean and std equal timm's `pretrained_cfg` for the same names. crop_pct is the official
 evaluation's: 0.875 at 224 (official `main.py`; timm's config says 0.9), 1.0 at 384 (as timm).
 """
