@@ -130,6 +130,24 @@ def test_drop_path_drops_whole_samples_at_the_rate_and_keeps_the_mean():
     np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
 
 
+def test_drop_path_masks_continue_after_a_weights_round_trip(tmp_path):
+    # What a resumed run needs: after save_weights / load_weights the generator draws the
+    # masks the uninterrupted layer would have drawn next, not the ones after the reload.
+    inputs = keras.Input((6, 4))
+    layer = layers.DropPath(rate=0.5, seed=7)
+    model = keras.Model(inputs, layer(inputs))
+    batch = np.ones((64, 6, 4), "float32")
+    layer(batch, training=True)
+    path = str(tmp_path / "drop_path.weights.h5")
+    model.save_weights(path)
+    expected = [keras.ops.convert_to_numpy(layer(batch, training=True)) for _ in range(3)]
+    model.load_weights(path)
+    actual = [keras.ops.convert_to_numpy(layer(batch, training=True)) for _ in range(3)]
+    # Each draw keeps some samples and drops others: equal masks are not a coincidence.
+    assert all(0 < (mask[:, 0, 0] > 0).sum() < 64 for mask in expected)
+    np.testing.assert_array_equal(np.stack(actual), np.stack(expected))
+
+
 def test_encoder_block_equals_pre_norm_equation():
     block = layers.EncoderBlock(num_heads=2, mlp_ratio=2.0)
     x = tokens(width=8)

@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+# Key of the random generator's position in a weights file (`model.save_weights`, `.keras`).
+SEED_STATE_KEY = "seed_generator_state"
+
 
 @keras.saving.register_keras_serializable(package="keras_deit")
 class DropPath(keras.layers.Layer):
@@ -21,6 +24,9 @@ class DropPath(keras.layers.Layer):
     layer = DropPath(rate=0.5, seed=0)
     layer(np.ones((4, 3, 2), "float32"), training=True)  # each sample all 0 or all 2
     ```
+
+    The generator's position is saved with the weights (`save_weights`, `.keras`), so a
+    run resumed from a checkpoint draws the masks the uninterrupted run would have.
     """
 
     def __init__(self, *, rate, seed=None, **kwargs):
@@ -38,6 +44,18 @@ class DropPath(keras.layers.Layer):
         shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
         mask = ops.floor(keep + keras.random.uniform(shape, seed=self.seed_generator))
         return inputs * ops.cast(mask / keep, inputs.dtype)
+
+    def save_own_variables(self, store):
+        # Keras leaves random-generator state out of weight files, so a run resumed from a
+        # checkpoint would draw other masks than the uninterrupted run: keep it with the weights.
+        super().save_own_variables(store)
+        if self.seed_generator is not None:
+            store[SEED_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        # Files written without the state (converted official weights) leave the generator as is.
+        if self.seed_generator is not None and SEED_STATE_KEY in store:
+            self.seed_generator.state.assign(store[SEED_STATE_KEY])
 
     def compute_output_shape(self, input_shape):
         return input_shape
