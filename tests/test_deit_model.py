@@ -26,10 +26,10 @@ TINY = dict(image_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num
         (keras_deit.DeiTTiny, True, 224, 5_910_800),
         (keras_deit.DeiTSmall, False, 224, 22_050_664),
         (keras_deit.DeiTSmall, True, 224, 22_436_432),
-        (keras_deit.DeiTBase, False, 224, 86_567_656),
-        (keras_deit.DeiTBase, True, 224, 87_338_192),
-        (keras_deit.DeiTBase, False, 384, 86_859_496),
-        (keras_deit.DeiTBase, True, 384, 87_630_032),
+        pytest.param(keras_deit.DeiTBase, False, 224, 86_567_656, marks=pytest.mark.slow),
+        pytest.param(keras_deit.DeiTBase, True, 224, 87_338_192, marks=pytest.mark.slow),
+        pytest.param(keras_deit.DeiTBase, False, 384, 86_859_496, marks=pytest.mark.slow),
+        pytest.param(keras_deit.DeiTBase, True, 384, 87_630_032, marks=pytest.mark.slow),
     ],
 )
 def test_parameter_counts_equal_the_official_ones(factory, distill, image_size, expected):
@@ -241,6 +241,7 @@ np.savez(data.replace(".npz", "_jax.npz"), logits=np.asarray(model(arrays["image
 """
 
 
+@pytest.mark.slow
 def test_forward_and_keras_file_on_the_jax_backend(tmp_path):
     model = keras_deit.DeiT(distill=True, **TINY)
     images = random_images(2, 32)

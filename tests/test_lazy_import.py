@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import keras_deit
 
 # A tiny DeiT built and run on JAX (its numbers against the TF backend are checked in
@@ -32,6 +34,7 @@ def _run(code, **environment):
     return result.stdout.strip().splitlines()
 
 
+@pytest.mark.slow
 def test_a_deit_builds_and_runs_on_jax_without_tensorflow():
     shape, tensorflow_loaded = _run(JAX_SCRIPT, KERAS_BACKEND="jax")[-2:]
     assert shape == "(2, 3) True"

@@ -84,6 +84,7 @@ def runs(tmp_path_factory):
     return straight, killed, killed_after
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_same_command_resumes(runs):
     _, output, killed_after = runs
     assert 2 <= killed_after < EPOCHS
@@ -124,6 +125,7 @@ def _weights(path):
     return [np.asarray(keras.ops.convert_to_numpy(weight)) for weight in model.weights]
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_weights(runs):
     straight, killed, _ = runs
     for name in ("model.keras", "model_ema.keras"):
