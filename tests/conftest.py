@@ -1,13 +1,22 @@
-"""Shared test helpers: timm reference models with random weights, random images."""
+"""Shared test helpers: timm reference models with random weights, random images, CLI parsers."""
 
 # timm (torchvision) before TensorFlow: torchvision 0.29 segfaults on import when
 # TensorFlow 2.21 is already loaded in the process; the other order works.
 import timm  # noqa: F401  isort: skip
+import argparse
+
 import numpy as np
 import pytest
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], "float32")
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], "float32")
+
+
+def command_parser(module):
+    """A `keras-deit` parser with the one sub-command of `module` (a `keras_deit.commands` module)."""
+    parser = argparse.ArgumentParser(prog="keras-deit")
+    module.register(parser.add_subparsers(dest="command", required=True))
+    return parser
 
 
 def random_images(batch, size, seed=0):

@@ -1,6 +1,5 @@
 """`keras_deit.analysis` and `keras-deit attention`: rollout against its formula, maps on the eval transform."""
 
-import argparse
 import json
 
 import numpy as np
@@ -13,12 +12,7 @@ from keras_deit.analysis import attention_rollout, load_eval_image, token_maps
 from keras_deit.cli import main as cli_main
 from keras_deit.commands import attention
 from keras_deit.data.eval_transform import resize_and_center_crop
-
-
-def _parser(module):
-    parser = argparse.ArgumentParser()
-    module.register(parser.add_subparsers())
-    return parser
+from tests.conftest import command_parser
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +46,7 @@ def test_attention_command_writes_a_figure(model, image_path, tmp_path):
     maps = token_maps(model, load_eval_image(str(image_path), model.image_size))
     assert len(maps) == 2 + 2 * 2 and all(grid.shape == (4, 4) for grid in maps.values())
     output = tmp_path / "maps.png"
-    arguments = _parser(attention).parse_args(
+    arguments = command_parser(attention).parse_args(
         ["attention", "--model", str(model_path), str(image_path), "-o", str(output)]
     )
     assert arguments.handler(arguments) == 0 and output.stat().st_size > 10_000

@@ -27,6 +27,7 @@ from keras_deit.training.optimizer import build_optimizer
 from keras_deit.training.overrides import apply_overrides
 from keras_deit.training.recipes import load_recipe, recipe_names
 from keras_deit.training.schedule import WarmupCosineSchedule
+from tests.conftest import command_parser
 
 
 def _parameters(function):
@@ -201,11 +202,7 @@ def test_broken_recipes_are_one_line_errors_naming_the_file(tmp_path, source, me
 
 
 def test_print_config_prints_the_resolved_config_and_trains_nothing(tmp_path, capsys):
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    train_command.register(parser.add_subparsers())
-    arguments = parser.parse_args([
+    arguments = command_parser(train_command).parse_args([
         "train", "digits", "--set", "data.three_augment=True", "--set", "training.epochs=2",
         "--output", str(tmp_path / "run"), "--print-config",
     ])

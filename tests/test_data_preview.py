@@ -1,17 +1,14 @@
 """`keras-deit augment-preview` writes a PNG grid."""
 
-import argparse
-
 from PIL import Image
 
 from keras_deit.commands import augment_preview
+from tests.conftest import command_parser
 
 
 def test_augment_preview_writes_a_grid(tmp_path):
-    parser = argparse.ArgumentParser()
-    augment_preview.register(parser.add_subparsers(dest="command"))
     output = str(tmp_path / "grid.png")
-    arguments = parser.parse_args(["augment-preview", "digits", "-o", output, "--image-size", "32", "--count", "4"])
+    arguments = command_parser(augment_preview).parse_args(["augment-preview", "digits", "-o", output, "--image-size", "32", "--count", "4"])
     assert arguments.handler(arguments) == 0
     with Image.open(output) as grid:
         assert grid.format == "PNG" and grid.size[0] > 100 and grid.size[1] > 100
@@ -28,10 +25,8 @@ def test_augment_preview_takes_a_recipes_data_options(tmp_path):
         calls.append(kwargs)
         original(source, output, **kwargs)
 
-    parser = argparse.ArgumentParser()
-    augment_preview.register(parser.add_subparsers(dest="command"))
     output = str(tmp_path / "grid.png")
-    arguments = parser.parse_args(
+    arguments = command_parser(augment_preview).parse_args(
         ["augment-preview", "digits", "-o", output, "--count", "4", "--recipe", "digits",
          "--set", "data.three_augment=True"]
     )

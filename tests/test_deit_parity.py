@@ -11,6 +11,10 @@ from tests.conftest import random_images, timm_input
 TOLERANCE = 1e-4
 
 FACTORIES = {"tiny": keras_deit.DeiTTiny, "small": keras_deit.DeiTSmall}
+# DeiT-Ti's width and patch with one block and ten classes: the 384 tests check the
+# position-embedding grid (24x24, from 14x14), which depth and head size do not touch.
+ONE_BLOCK = dict(depth=1, num_classes=10)
+ONE_BLOCK_DEIT = dict(patch_size=16, embed_dim=192, num_heads=3, distill=True, **ONE_BLOCK)
 
 
 def timm_logits(model, images):
@@ -23,7 +27,7 @@ def timm_logits(model, images):
     [
         ("deit_tiny_patch16_224", "tiny", False),
         ("deit_tiny_distilled_patch16_224", "tiny", True),
-        ("deit_small_distilled_patch16_224", "small", True),
+        pytest.param("deit_small_distilled_patch16_224", "small", True, marks=pytest.mark.slow),
     ],
 )
 def test_logits_match_timm_at_224(timm_models, tmp_path, timm_name, variant, distill):
@@ -52,12 +56,12 @@ def test_logits_match_timm_at_224(timm_models, tmp_path, timm_name, variant, dis
 
 
 def test_logits_match_timm_at_384_distilled(timm_models, tmp_path):
-    reference = timm_models("deit_tiny_distilled_patch16_224", img_size=384, seed=1)
+    reference = timm_models("deit_tiny_distilled_patch16_224", img_size=384, seed=1, **ONE_BLOCK)
     path = tmp_path / "deit_tiny_distilled_patch16_384.safetensors"
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
-    model = keras_deit.DeiTTiny(distill=True, image_size=384, weights=str(path))
+    model = keras_deit.DeiT(image_size=384, weights=str(path), **ONE_BLOCK_DEIT)
     images = random_images(2, 384, seed=1)
     assert np.max(np.abs(np.asarray(model(images)) - timm_logits(reference, images))) <= TOLERANCE
 
@@ -78,16 +82,16 @@ def official_finetune_interpolation(state, num_extra_tokens, new_size):
 
 
 def test_224_checkpoint_into_384_model_matches_official_finetune(timm_models, tmp_path):
-    source = timm_models("deit_tiny_distilled_patch16_224", seed=2)
+    source = timm_models("deit_tiny_distilled_patch16_224", seed=2, **ONE_BLOCK)
     path = tmp_path / "deit_tiny_distilled_patch16_224.pth"
     torch.save({"model": source.state_dict()}, path)
 
     state = {k: v.clone() for k, v in source.state_dict().items()}
     state["pos_embed"] = official_finetune_interpolation(state, num_extra_tokens=2, new_size=24)
-    reference = timm_models("deit_tiny_distilled_patch16_224", img_size=384)
+    reference = timm_models("deit_tiny_distilled_patch16_224", img_size=384, **ONE_BLOCK)
     reference.load_state_dict(state)
 
-    model = keras_deit.DeiTTiny(distill=True, image_size=384, weights=str(path))
+    model = keras_deit.DeiT(image_size=384, weights=str(path), **ONE_BLOCK_DEIT)
     images = random_images(2, 384, seed=2)
     assert np.max(np.abs(np.asarray(model(images)) - timm_logits(reference, images))) <= TOLERANCE
 

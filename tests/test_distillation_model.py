@@ -1,8 +1,9 @@
 """DistillationModel: fit / evaluate numbers against independent references, on TF and JAX.
 
 Some checks run this file as a script in a subprocess, `python tests/test_distillation_model.py
-MODE SETUP OUT [SETUP OUT ...]`: MODE "jax" (Keras fixes its backend at import) or "mirrored"
-(two logical CPUs must be configured before TensorFlow initializes).
+MODE SETUP OUT [SETUP OUT ...]`: MODE "jax" (Keras fixes its backend at import; it also
+writes the error of a bad label under jax.jit to `OUT.label_error.txt` of the first run)
+or "mirrored" (two logical CPUs must be configured before TensorFlow initializes).
 """
 
 import contextlib
@@ -224,6 +225,7 @@ def test_teacher_with_another_input_size_gets_bilinearly_resized_images():
     )
 
 
+@pytest.mark.slow
 def test_xla_step_equals_the_graph_step():
     images, labels = batch()
     _, graph, _ = fit_steps(tiny_student(), tiny_teacher(), images, labels, "hard", steps=2)
@@ -316,25 +318,6 @@ def test_a_label_outside_the_classes_is_an_error_in_student_fit():
         student.fit(images, labels, batch_size=8, verbose=0)
 
 
-def test_a_label_outside_the_classes_is_an_error_under_jax_jit():
-    code = (
-        "import numpy as np, keras, sys; sys.path.insert(0, 'tests');"
-        "import test_distillation_model as t;"
-        "from keras_deit.distillation.model import DistillationModel;"
-        "images, labels = t.batch(); labels[5] = 9;"
-        "model = DistillationModel(student=t.tiny_student(), teacher=t.tiny_teacher());"
-        "model.compile(optimizer='sgd', jit_compile=True)\n"
-        "try:\n    model.fit(images, labels, batch_size=8, verbose=0)\n"
-        "except Exception as error:\n    print(type(error).__name__, error)"
-    )
-    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "ValueError: Label 9 is outside the 5 classes [0, 5)" in result.stdout, result.stdout[-2000:]
-
-
 def test_checkpoints_hold_the_student_and_optimizer_never_the_teacher(tmp_path):
     import h5py
 
@@ -378,6 +361,7 @@ def test_checkpoints_hold_the_student_and_optimizer_never_the_teacher(tmp_path):
 # --- Digits: the student learns the teacher's decisions ----------------------------------
 
 
+@pytest.mark.slow
 def test_hard_distillation_head_agrees_with_a_trained_convnet_teacher_on_held_out_digits():
     x_train, y_train, x_test, _ = digits_rgb(image_size=16, train_size=0.6)
     keras.utils.set_random_seed(0)
@@ -453,17 +437,35 @@ def _run_script(mode, runs, backend):
     return [(out["losses"], _unarrays(out, "weights")) for out in outputs]
 
 
-def test_jax_backend_trains_like_tensorflow(tmp_path):
+@pytest.fixture(scope="module")
+def jax_runs(tmp_path_factory):
+    """`(runs, results, label_error)` of one JAX process: every JAX check of this file."""
+    tmp_path = tmp_path_factory.mktemp("jax")
     runs = [(tmp_path / f"{kind}.npz", tmp_path / f"{kind}_jax.npz") for kind in ("hard", "soft")]
     for (setup, _), kind in zip(runs, ("hard", "soft")):
         _save_setup(setup, kind)
-    for (setup, _), (jax_losses, jax_weights) in zip(runs, _run_script("jax", runs, backend="jax")):
+    results = _run_script("jax", runs, backend="jax")
+    label_error = Path(f"{runs[0][1]}.label_error.txt").read_text()
+    return runs, results, label_error
+
+
+@pytest.mark.slow
+def test_jax_backend_trains_like_tensorflow(jax_runs):
+    runs, results, _ = jax_runs
+    for (setup, _), (jax_losses, jax_weights) in zip(runs, results):
         tf_losses, tf_weights = _run_setup(setup, steps=2)
         np.testing.assert_allclose(jax_losses, tf_losses, rtol=1e-4)  # step 2 reads step 1's update
         for a, b in zip(jax_weights, tf_weights):
             np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+@pytest.mark.slow
+def test_a_label_outside_the_classes_is_an_error_under_jax_jit(jax_runs):
+    _, _, label_error = jax_runs
+    assert "ValueError: Label 9 is outside the 5 classes [0, 5)" in label_error, label_error[-2000:]
+
+
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_devices_equals_one_device(tmp_path):
     setup = tmp_path / "setup.npz"
     _save_setup(setup, "soft")
@@ -492,6 +494,17 @@ def _script(mode, *paths):
         with scope():
             losses, weights = _run_setup(setup_path, steps=2)
         np.savez(out_path, losses=losses, **_arrays("weights", weights))
+    if mode == "jax":
+        images, labels = batch()
+        labels[5] = 9
+        model = DistillationModel(student=tiny_student(), teacher=tiny_teacher())
+        model.compile(optimizer="sgd", jit_compile=True)
+        try:
+            model.fit(images, labels, batch_size=8, verbose=0)
+            message = "no error"
+        except Exception as error:  # the test reads which error, and its message
+            message = f"{type(error).__name__} {error}"
+        Path(f"{paths[1]}.label_error.txt").write_text(message)
 
 
 if __name__ == "__main__":

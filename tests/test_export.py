@@ -5,7 +5,6 @@ evaluation resize and crop, fed to the Keras model (the pipeline's transform its
 checked against torchvision in test_data_transforms.py).
 """
 
-import argparse
 import base64
 import io
 import json
@@ -28,6 +27,7 @@ from keras_deit.distillation.model import DistillationModel
 from keras_deit.export import export_saved_model, inference_model
 from keras_deit.export.serving_preprocessing import decode_and_transform, transform_images
 from keras_deit.export.versions import existing_versions, write_version
+from tests.conftest import command_parser
 
 CLASS_NAMES = ["tench", "goldfish", "white shark", "tiger shark", "hammerhead"]
 TINY = dict(image_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2, num_classes=5)
@@ -320,9 +320,7 @@ def test_mixed_precision_student_exported_in_float32_without_teacher(tmp_path):
 
 
 def run_export_command(argv):
-    parser = argparse.ArgumentParser(prog="keras-deit")
-    export_command.register(parser.add_subparsers(dest="command", required=True))
-    arguments = parser.parse_args(["export", *argv])
+    arguments = command_parser(export_command).parse_args(["export", *argv])
     return arguments.handler(arguments)
 
 

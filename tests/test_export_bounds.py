@@ -215,6 +215,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.slow
 def test_served_requests_cost_their_output_not_their_claimed_size(tmp_path):
     """In a fresh process (so the peak RSS is this test's): the claimed size of a PNG sets
     neither memory nor time; before, 1x8000 took 12.9 GB and 47 s at 224."""

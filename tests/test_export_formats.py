@@ -48,6 +48,7 @@ def test_litert_matches_keras(model, tmp_path):
     np.testing.assert_allclose(logits, np.asarray(model(images)), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_openvino_matches_keras(model, tmp_path):
     import openvino
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import keras_deit
 
 # A tiny DeiT built and run on JAX (its numbers against the TF backend are checked in
@@ -32,23 +34,28 @@ def _run(code, **environment):
     return result.stdout.strip().splitlines()
 
 
+@pytest.mark.slow
 def test_a_deit_builds_and_runs_on_jax_without_tensorflow():
     shape, tensorflow_loaded = _run(JAX_SCRIPT, KERAS_BACKEND="jax")[-2:]
     assert shape == "(2, 3) True"
     assert tensorflow_loaded == "False"
 
 
-def test_import_loads_neither_keras_nor_training_nor_export():
+def test_import_loads_neither_keras_nor_training_nor_export_and_a_built_deit_no_torch():
+    # One process for both checks: each fresh TensorFlow import costs seconds.
     code = (
         "import sys, keras_deit\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'torch')"
         " or m.startswith(('keras_deit.training', 'keras_deit.export', 'keras_deit.data'))))\n"
         "keras_deit.DeiT\n"
         "print(sorted(m for m in sys.modules if m.startswith(('keras_deit.training', 'keras_deit.export'))))\n"
+        "keras_deit.DeiT(image_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2)\n"
+        "print('torch' in sys.modules)\n"
     )
-    before, after_model = _run(code, KERAS_BACKEND="tensorflow")[-2:]
+    before, after_model, torch_loaded = _run(code, KERAS_BACKEND="tensorflow")[-3:]
     assert before == "[]"
     assert after_model == "[]"
+    assert torch_loaded == "False"
 
 
 def test_every_public_name_resolves_and_is_listed():

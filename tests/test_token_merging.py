@@ -252,6 +252,7 @@ np.savez(data.replace(".npz", "_jax.npz"), logits=np.asarray(model(images)),
 """
 
 
+@pytest.mark.slow
 def test_keras_file_runs_the_same_on_the_jax_backend(tmp_path):
     model = merge_tokens(random_deit(True), [0, 12, 30, 5])
     images = random_images(2, 32, seed=6)

@@ -1,19 +1,12 @@
 """`evaluate`: head accuracies against NumPy, the command's table."""
 
-import argparse
-
 import numpy as np
 import pytest
 
 import keras_deit
 from keras_deit.commands import evaluate
 from keras_deit.training.evaluation import head_metrics
-
-
-def _parser(module):
-    parser = argparse.ArgumentParser()
-    module.register(parser.add_subparsers())
-    return parser
+from tests.conftest import command_parser
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +69,7 @@ def test_head_metrics_of_a_plain_classifier_match_numpy():
 def test_evaluate_command_reports_each_head(model, tmp_path, capsys):
     model_path = tmp_path / "model.keras"
     model.save(model_path)
-    arguments = _parser(evaluate).parse_args(
+    arguments = command_parser(evaluate).parse_args(
         ["evaluate", "--model", str(model_path), "--data", "digits", "--split", "test", "--batch-size", "128"]
     )
     assert arguments.handler(arguments) == 0

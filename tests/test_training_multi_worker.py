@@ -9,6 +9,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from keras_deit.training import apply_overrides, load_recipe
 from keras_deit.training.build_models import build_student
@@ -19,6 +20,7 @@ WORKER = """
 import json, os, sys
 import keras
 import numpy as np
+import pytest
 
 import keras_deit
 from keras_deit.training import apply_overrides, load_recipe
@@ -78,6 +80,7 @@ def _log_rows(output):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_two_workers_train_what_one_process_trains(tmp_path):
     # Deterministic inputs (whole-image crops, no drop path): the two workers' shards of
     # each global batch of 16 are the one process's batch, so the updates must agree.
@@ -104,6 +107,7 @@ def test_two_workers_train_what_one_process_trains(tmp_path):
     assert len(worker_losses) == 2 and os.path.exists(tmp_path / "workers" / "model.keras")
 
 
+@pytest.mark.slow
 def test_two_workers_train_the_distilled_recipe_with_its_augmentations(tmp_path):
     # DeiT-Ti distilled, shrunk: RandAugment, Mixup / CutMix, erasing, repeated
     # augmentation sharded over the workers, hard distillation from a RegNetY teacher.

@@ -1,4 +1,8 @@
-"""A training run SIGKILLed mid-epoch resumes from its last checkpoint with the same command."""
+"""A training run SIGKILLed mid-epoch resumes from its last checkpoint with the same command.
+
+One set of runs serves the file: the digits recipe with the DeiT augmentations trained
+straight through, and the same command killed in its third epoch and started again.
+"""
 
 import csv
 import json
@@ -9,11 +13,12 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from keras_deit.training.checkpointing import trim_csv_log
 
-EPOCHS = 6
-STEPS = 20
+EPOCHS = 4
+STEPS = 8
 # The `keras-deit train` sub-command, through a local parser (cli.py is the lead's).
 COMMAND = [
     sys.executable, "-c",
@@ -22,10 +27,18 @@ COMMAND = [
     "parser = argparse.ArgumentParser(); train.register(parser.add_subparsers())\n"
     "arguments = parser.parse_args(sys.argv[1:]); sys.exit(arguments.handler(arguments))",
     "train", "digits",
-    "--set", "model.embed_dim=32", "--set", "model.depth=2", "--set", "model.num_heads=2",
-    "--set", f"training.epochs={EPOCHS}", "--set", f"training.steps_per_epoch={STEPS}",
-    "--set", "training.global_batch_size=16", "--set", "training.eval_steps=2",
 ]
+# The digits recipe with the DeiT augmentations on (RandAugment, Mixup / CutMix, erasing,
+# repeats, stochastic depth, EMA): what a resumed run must replay exactly.
+OVERRIDES = [
+    "model.embed_dim=32", "model.depth=2", "model.num_heads=2",
+    "model.drop_path_rate=0.1", "data.rand_augment=True",
+    "data.mixup_alpha=0.8", "data.cutmix_alpha=1.0",
+    "data.erasing_probability=0.25", "data.repeats=2",
+    f"training.epochs={EPOCHS}", f"training.steps_per_epoch={STEPS}",
+    "training.global_batch_size=16", "training.eval_steps=1",
+]
+EXACT = [argument for override in OVERRIDES for argument in ("--set", override)]
 
 
 def _rows(path):
@@ -35,25 +48,45 @@ def _rows(path):
         return [row for row in csv.DictReader(handle)]
 
 
-def test_sigkill_mid_epoch_then_same_command_resumes(tmp_path):
-    output = str(tmp_path / "run")
-    command = COMMAND + ["--output", output]
-    log = os.path.join(output, "log.csv")
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while len(_rows(log)) < 2 and first.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.4)  # into the next epoch
-    assert first.poll() is None, "the first run ended before it could be killed"
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-    with open(os.path.join(output, "checkpoints", "checkpoint.json")) as handle:
-        killed_after = json.load(handle)["epoch"]
-    assert 2 <= killed_after < EPOCHS
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """`(straight, killed)` run folders; the killed one was resumed by the same command.
 
-    second = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert second.returncode == 0, second.stderr[-3000:]
-    rows = _rows(log)
+    The straight run trains alongside the one to be killed: two processes at once halve
+    the time of their TensorFlow imports, and neither reads the other's folder.
+    """
+    base = tmp_path_factory.mktemp("resume")
+    straight, killed = str(base / "straight"), str(base / "killed")
+    straight_log = open(base / "straight.log", "w")
+    uninterrupted = subprocess.Popen(
+        COMMAND + EXACT + ["--output", straight], stdout=straight_log, stderr=subprocess.STDOUT,
+    )
+    try:
+        log = os.path.join(killed, "log.csv")
+        first = subprocess.Popen(COMMAND + EXACT + ["--output", killed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 240
+        while len(_rows(log)) < 2 and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the third epoch
+        assert first.poll() is None, "the first run ended before it could be killed"
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        with open(os.path.join(killed, "checkpoints", "checkpoint.json")) as handle:
+            killed_after = json.load(handle)["epoch"]
+        resumed = subprocess.run(COMMAND + EXACT + ["--output", killed], capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert uninterrupted.wait(timeout=300) == 0, (base / "straight.log").read_text()[-3000:]
+    finally:
+        uninterrupted.kill()
+        straight_log.close()
+    return straight, killed, killed_after
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_same_command_resumes(runs):
+    _, output, killed_after = runs
+    assert 2 <= killed_after < EPOCHS
+    rows = _rows(os.path.join(output, "log.csv"))
     assert [int(row["epoch"]) for row in rows] == list(range(EPOCHS))
     with open(os.path.join(output, "checkpoints", "checkpoint.json")) as handle:
         assert json.load(handle)["epoch"] == EPOCHS
@@ -66,7 +99,7 @@ def test_sigkill_mid_epoch_then_same_command_resumes(tmp_path):
     from keras_deit.training.overrides import apply_overrides
     from keras_deit.training.recipes import load_recipe
 
-    config = apply_overrides(load_recipe("digits"), [f"training.epochs={EPOCHS}", "training.global_batch_size=16"])
+    config = apply_overrides(load_recipe("digits"), OVERRIDES)
     schedule = build_schedule(config.training, updates_per_epoch=STEPS)
     expected = [float(schedule((epoch + 1) * STEPS)) for epoch in range(EPOCHS)]
     np.testing.assert_allclose([float(row["learning_rate"]) for row in rows], expected, rtol=1e-6)
@@ -81,18 +114,6 @@ def test_trim_csv_log_drops_unfinished_epochs_and_torn_lines(tmp_path):
     assert path.read_text() == "epoch,loss\n0,2.0\n1,1.5\n"
 
 
-# The digits recipe with the DeiT augmentations on (RandAugment, Mixup / CutMix, erasing,
-# repeats, stochastic depth, EMA): what a resumed run must replay exactly.
-EXACT = [
-    "--set", "model.embed_dim=32", "--set", "model.depth=2", "--set", "model.num_heads=2",
-    "--set", "model.drop_path_rate=0.1", "--set", "data.rand_augment=True",
-    "--set", "data.mixup_alpha=0.8", "--set", "data.cutmix_alpha=1.0",
-    "--set", "data.erasing_probability=0.25", "--set", "data.repeats=2",
-    "--set", "training.epochs=4", "--set", "training.steps_per_epoch=8",
-    "--set", "training.global_batch_size=16", "--set", "training.eval_steps=1",
-]
-
-
 def _weights(path):
     import keras
 
@@ -102,24 +123,9 @@ def _weights(path):
     return [np.asarray(keras.ops.convert_to_numpy(weight)) for weight in model.weights]
 
 
-def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_weights(tmp_path):
-    base = COMMAND[:COMMAND.index("--set")]
-    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
-    done = subprocess.run(base + EXACT + ["--output", straight], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    log = os.path.join(killed, "log.csv")
-    first = subprocess.Popen(base + EXACT + ["--output", killed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while len(_rows(log)) < 2 and first.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # into the third epoch
-    assert first.poll() is None, "the first run ended before it could be killed"
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-    resumed = subprocess.run(base + EXACT + ["--output", killed], capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-
+@pytest.mark.slow
+def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_weights(runs):
+    straight, killed, _ = runs
     for name in ("model.keras", "model_ema.keras"):
         expected, actual = _weights(os.path.join(straight, name)), _weights(os.path.join(killed, name))
         assert len(expected) == len(actual)
@@ -127,5 +133,5 @@ def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_uninterrupted_weights(
             np.testing.assert_allclose(value, reference, rtol=0, atol=1e-6)
     # Epoch by epoch the same losses, across the restart too.
     losses = [[float(row["loss"]) for row in _rows(os.path.join(run, "log.csv"))] for run in (straight, killed)]
-    assert len(losses[0]) == 4
+    assert len(losses[0]) == EPOCHS
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)

@@ -11,6 +11,9 @@ import os
 import shutil
 import uuid
 
+from keras_deit.files.litter import clean_litter
+from keras_deit.files.run_lock import RunLock
+
 
 def existing_versions(base):
     """The integer versions present in `base`, sorted; [] when `base` does not exist."""
@@ -62,9 +65,6 @@ def write_version(base, write, version=None):
             f"it). Export to a new version, e.g. --version {next_version(base)}."
         )
     os.makedirs(base, exist_ok=True)
-    from keras_deit.training.litter import clean_litter
-    from keras_deit.training.run_lock import RunLock
-
     # Locked: a second export to the same folder stops at once, and staging folders of
     # killed exports (no live holder) are removed first.
     with RunLock(base):

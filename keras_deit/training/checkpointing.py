@@ -24,22 +24,10 @@ import warnings
 import h5py
 import keras
 
-from keras_deit.atomic_files import write_atomically
+from keras_deit.files.atomic import atomic_write_text, write_atomically
 from keras_deit.training.divergence import TrainingDiverged, non_finite_variables
 
 STATE_FILE = "checkpoint.json"
-
-
-def atomic_write_text(path, text):
-    """Writes `text` to `path` atomically, flushed to disk before the rename."""
-
-    def write(partial):
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    write_atomically(path, write)
 
 
 def _committed(directory):

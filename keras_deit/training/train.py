@@ -8,7 +8,7 @@ Output folder:
 - `checkpoints/`: the last two finished epochs (`keras_deit.training.checkpointing`); the
   same command started again resumes there, refused if the model, data, teacher or
   distillation changed (`keras_deit.training.resume_guard`).
-- `.lock`: held by the running process (`keras_deit.training.run_lock`), so a second run
+- `.lock`: held by the running process (`keras_deit.files.run_lock`), so a second run
   on the same folder stops at once.
 - `model.keras` (the student) and, with EMA, `model_ema.keras`; `results.json`: the final
   evaluation.
@@ -20,20 +20,20 @@ import os
 
 import keras
 
-from keras_deit.atomic_files import write_atomically
+from keras_deit.files.atomic import atomic_write_text, write_atomically
+from keras_deit.files.litter import clean_litter
+from keras_deit.files.run_lock import RunLock
 from keras_deit.training.build_callbacks import EpochEvaluation, build_callbacks
 from keras_deit.training.build_data import build_data
 from keras_deit.training.build_models import build_student, build_training_model
 from keras_deit.training.build_optimization import build_training_optimizer
-from keras_deit.training.checkpointing import atomic_write_text, latest_checkpoint
+from keras_deit.training.checkpointing import latest_checkpoint
 from keras_deit.training.config import to_dict, validate
 from keras_deit.training.divergence import StopOnDivergence
 from keras_deit.training.ema import ema_weights, has_ema
 from keras_deit.training.evaluation import evaluate
-from keras_deit.training.litter import clean_litter
 from keras_deit.training.multi_worker_keras import repaired_for
 from keras_deit.training.resume_guard import check_resume_folder
-from keras_deit.training.run_lock import RunLock
 from keras_deit.weights.transfer import initialize_from
 from keras_deit.training.soft_target_loss import SoftTargetCrossEntropy
 from keras_deit.training.strategy import choose_strategy, is_chief, is_tpu, mixed_precision_policy

@@ -1,6 +1,6 @@
 """Converting an official / timm DeiT checkpoint to a Keras weights file, architecture read from it."""
 
-from keras_deit.atomic_files import write_atomically
+from keras_deit.files.atomic import write_atomically
 from keras_deit.models.deit_variants import VARIANTS, build_variant
 from keras_deit.weights.checkpoint_files import read_state_dict
 
@@ -46,7 +46,7 @@ def convert_checkpoint(source, target, image_size=None):
 
     The architecture is read from the checkpoint. With `image_size`, the position
     embedding is interpolated to that resolution (as the official fine-tuning code).
-    The file is written atomically (`keras_deit.atomic_files`), so an interrupted
+    The file is written atomically (`keras_deit.files.atomic`), so an interrupted
     conversion never leaves a truncated weights file.
 
     Args:

@@ -1,9 +1,9 @@
 """Removing the temporary files and folders that killed processes leave in a folder.
 
 A process killed mid-write leaves what it was writing under its temporary name:
-`.partial-<12 hex>-<name>` files of `keras_deit.atomic_files.write_atomically` (a run's
+`.partial-<12 hex>-<name>` files of `keras_deit.files.atomic.write_atomically` (a run's
 checkpoints, logs and models) and `.tmp-<version>-<32 hex>` folders of
-`keras_deit.serving_versions.write_version` (an export's staging folder). Nothing else
+`keras_deit.export.versions.write_version` (an export's staging folder). Nothing else
 ever renames them into place, so they only take disk space, a whole model each.
 """
 
@@ -11,8 +11,8 @@ import os
 import re
 import shutil
 
-from keras_deit.atomic_files import PARTIAL_NAME
-from keras_deit.training.run_lock import is_locked_by_another_process, lock_holder
+from keras_deit.files.atomic import PARTIAL_NAME
+from keras_deit.files.run_lock import is_locked_by_another_process, lock_holder
 
 # `write_version`'s staging folder: f".tmp-{version}-{uuid.uuid4().hex}".
 EXPORT_STAGING_NAME = re.compile(r"\.tmp-[0-9]+-[0-9a-f]{32}")

@@ -4,7 +4,7 @@ import os
 import re
 import uuid
 
-# The temporary files of `write_atomically`; `keras_deit.training.litter` removes those a
+# The temporary files of `write_atomically`; `keras_deit.files.litter` removes those a
 # killed process left.
 PARTIAL_NAME = re.compile(r"\.partial-[0-9a-f]{12}-.+")
 
@@ -35,3 +35,25 @@ def write_atomically(path, write):
     finally:
         if os.path.exists(partial):
             os.remove(partial)
+
+
+def atomic_write_text(path, text):
+    """Writes `text` to `path` atomically, flushed to disk before the rename.
+
+    Args:
+        path: str. The file to write.
+        text: str. Its whole content, written as UTF-8.
+
+    Example:
+    ```python
+    atomic_write_text("runs/digits/results.json", '{"top1": 0.86}')
+    ```
+    """
+
+    def write(partial):
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    write_atomically(path, write)
