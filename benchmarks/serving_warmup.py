@@ -1,6 +1,6 @@
 """First-request latency of the TF Serving SavedModel with and without its warm-up file.
 
-    python benchmarks/serving_warmup.py           # 5 fresh processes per case (~3 minutes on 2 cores)
+    python benchmarks/serving_warmup.py           # 5 fresh processes per case (~4 minutes on 2 cores)
     python benchmarks/serving_warmup.py --quick   # 2 per case: a smoke run, noisy
 
 TF Serving's own binary is not installable here (no pip wheel), so this measures what

@@ -53,7 +53,9 @@ def export_litert(model, directory, *, version=None, class_names=None):
     interpreter = tf.lite.Interpreter(model_path=path + "/model.tflite")
     ```
     """
+    def write_network(network, folder):
+        write_litert(network, os.path.join(folder, "model.tflite"))
+
     return export_network_file(
-        model, directory, write_network=lambda network, folder: write_litert(network, os.path.join(folder, "model.tflite")),
-        version=version, class_names=class_names,
+        model, directory, write_network=write_network, version=version, class_names=class_names
     )
