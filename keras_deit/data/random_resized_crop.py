@@ -64,7 +64,9 @@ def resize_bicubic(image, size):
 
     The same values as `tf.image.resize(image, size, "bicubic", antialias=True)` (the
     kernel is separable), computed as two 1-D resizes whose "channels" are a whole row of
-    pixels: the kernel's inner loop runs over a row instead of 3 values, 3x faster.
+    pixels: the kernel's inner loop runs over a row instead of 3 values. The transposes
+    between the passes run under XLA: 1.9 ms instead of 3.6 for crops of a 427x640
+    photo, measured in tf.data on one core (AMD EPYC Zen 3).
 
     Args:
         image: tensor (H, W, C), pixel values 0..255.
@@ -86,11 +88,12 @@ def resize_bicubic(image, size):
 
 # TensorFlow's own transpose of (H, W, 3) float32 to (W, H, 3) moves one 12-byte pixel at
 # a time: 1.2 ms for 224x400, more than the resize itself; XLA's takes 0.25 ms. XLA
-# compiles once per shape, so the varying width is padded up to one of a few sizes.
+# compiles once per shape (0.1-0.2 s), so the varying width is padded up to one of 4
+# sizes an octave: about 12 compilations for crops of 100 to 640 pixels.
 def _bucket(length):
-    """The smallest n * 2**k >= length with 16 <= n < 32: at most 1/16 more, 16 sizes an octave."""
+    """The smallest n * 2**k >= length with 4 < n <= 8 (or length itself below 8)."""
     bits = tf.cast(tf.math.ceil(tf.math.log(tf.cast(tf.maximum(length, 1), "float32")) / math.log(2.0)), "int32")
-    step = tf.bitwise.left_shift(1, tf.maximum(bits - 5, 0))  # 2 ** (bits - 5), one of 16..32 per octave
+    step = tf.bitwise.left_shift(1, tf.maximum(bits - 3, 0))
     return (length + step - 1) // step * step
 
 
