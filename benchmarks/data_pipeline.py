@@ -8,7 +8,9 @@ smoothing, both with `--workers` processes/threads. timm runs `create_transform`
 `make_dataset` with a tf.data private thread pool of that size. Each pipeline runs in
 its own process, the two alternating over several rounds so that both see the same
 load of this shared machine; each run times a few windows after a warm-up, and the
-ratio is the median of the per-round ratios.
+ratio is the median of the per-round ratios. Beside images/s, each window's CPU time
+(the process and its DataLoader workers, user + system) per image: on a loaded machine
+images/s follows the other jobs, CPU time per image much less.
 
 Run: `python benchmarks/data_pipeline.py [--quick]`
 """
@@ -37,11 +39,41 @@ def make_photo_folder(root, count):
         Image.fromarray(photos[index % len(photos)]).save(path, quality=90)
 
 
+def cpu_seconds():
+    """User + system CPU seconds of this process and its children (DataLoader workers)."""
+    import psutil
+
+    process = psutil.Process()
+    total = sum(process.cpu_times()[:2])
+    for child in process.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def time_batches(iterator, batches):
-    start = time.perf_counter()
+    """(wall seconds, CPU seconds) of `batches` batches."""
+    start, start_cpu = time.perf_counter(), cpu_seconds()
     for _ in range(batches):
         next(iterator)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - start_cpu
+
+
+def describe_machine():
+    """CPU model, cores and whether AVX512 / BF16 instructions are present (Linux)."""
+    model, flags = "unknown CPU", set()
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    avx512 = "AVX512 present" if any(flag.startswith("avx512") for flag in flags) else "no AVX512"
+    bf16 = "BF16 present" if {"avx512_bf16", "amx_bf16"} & flags else "no BF16"
+    return f"{model}, {os.cpu_count()} cores, {'AVX2' if 'avx2' in flags else 'no AVX2'}, {avx512}, {bf16}"
 
 
 def _patch_timm_posterize():
@@ -104,10 +136,14 @@ PIPELINES = {
 
 
 def measure(pipeline, root, *, batch_size, workers, batches, windows):
-    """Images/s of `windows` timed windows of one pipeline, after a warm-up."""
+    """Images/s and CPU ms per image of `windows` timed windows of one pipeline, after a warm-up."""
     iterator = PIPELINES[pipeline][1](root, batch_size=batch_size, workers=workers)
-    time_batches(iterator, batches)  # warm-up: tracing, autotuning, workers, file cache
-    return [batch_size * batches / time_batches(iterator, batches) for _ in range(windows)]
+    # Warm-up: tracing, XLA compilations (one per padded crop width), autotuning, workers, file cache.
+    for _ in range(3):
+        time_batches(iterator, batches)
+    images = batch_size * batches
+    timings = [time_batches(iterator, batches) for _ in range(windows)]
+    return {"rates": [images / wall for wall, _ in timings], "cpu_ms": [1e3 * cpu / images for _, cpu in timings]}
 
 
 def main():
@@ -130,6 +166,7 @@ def main():
     # in the same process would prefetch in the background and steal the other's time.
     rates = {name: [] for name in PIPELINES}
     round_medians = {name: [] for name in PIPELINES}
+    cpu_ms = {name: [] for name in PIPELINES}
     with tempfile.TemporaryDirectory() as root:
         make_photo_folder(root, arguments.images)
         for _ in range(rounds):
@@ -140,16 +177,22 @@ def main():
                 ] + (["--quick"] if arguments.quick else [])
                 output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
                 run = json.loads(output.strip().splitlines()[-1])
-                rates[name] += run
-                round_medians[name].append(statistics.median(run))
+                rates[name] += run["rates"]
+                cpu_ms[name] += run["cpu_ms"]
+                round_medians[name].append(statistics.median(run["rates"]))
     print(f"\nDeiT training transform at 224, {arguments.workers} workers, batch {arguments.batch_size}: "
-          f"{rounds} alternating runs of each, {windows} windows of {batches} batches per run\n")
-    print("| pipeline | images/s (median) | runs (median of each) | vs timm (median of per-round ratios) |")
-    print("|---|---|---|---|")
+          f"{rounds} alternating runs of each, {windows} windows of {batches} batches per run; "
+          f"{describe_machine()}\n")
+    print("| pipeline | images/s (median) | runs (median of each) | vs timm (median of per-round ratios) "
+          "| CPU ms / image (median) | CPU vs timm |")
+    print("|---|---|---|---|---|---|")
+    timm_cpu = statistics.median(cpu_ms["timm"])
     for name, (label, _) in PIPELINES.items():
         ratio = statistics.median(m / t for m, t in zip(round_medians[name], round_medians["timm"]))
         runs = ", ".join(f"{rate:.0f}" for rate in round_medians[name])
-        print(f"| {label} | {statistics.median(rates[name]):.0f} | {runs} | {ratio:.2f}x |")
+        cpu = statistics.median(cpu_ms[name])
+        print(f"| {label} | {statistics.median(rates[name]):.0f} | {runs} | {ratio:.2f}x | {cpu:.1f} "
+              f"| {timm_cpu / cpu:.2f}x |")
 
 
 if __name__ == "__main__":

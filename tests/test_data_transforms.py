@@ -1,4 +1,4 @@
-"""Transforms against references: mixing targets, CutMix areas, eval resize, crops, erasing."""
+"""Transforms against references: mixing targets, CutMix areas, eval resize, crops, resize, erasing."""
 
 import numpy as np
 import pytest
@@ -200,3 +200,25 @@ def test_three_augment_option():
     dataset = make_dataset("digits", training=True, image_size=24, batch_size=8, seed=0, three_augment=True)
     images, labels = next(iter(dataset))
     assert images.shape == (8, 24, 24, 3) and labels.shape == (8, 10)
+
+
+@pytest.mark.parametrize("shape", [(300, 401, 3), (427, 640, 3), (150, 97, 3), (224, 224, 3), (31, 700, 3), (64, 48, 1)])
+def test_resize_bicubic_matches_tensorflow_and_pillow(shape):
+    """The two-pass resize (padded XLA transposes) against TensorFlow's one-call resize,
+    value for value, and against Pillow's bicubic (what timm's RandomResizedCrop calls).
+
+    Pillow rounds fixed-point weights and its intermediate pass to uint8: measured on
+    these smooth images, mean |diff| 0.15-0.2 levels and max 1 level.
+    """
+    from keras_deit.data.random_resized_crop import resize_bicubic
+
+    rng = np.random.default_rng(shape[1])
+    coarse = rng.integers(0, 256, (max(shape[0] // 8, 2), max(shape[1] // 8, 2), shape[2]), dtype=np.uint8)
+    image = np.asarray(Image.fromarray(coarse.squeeze(-1) if shape[2] == 1 else coarse).resize(shape[1::-1], Image.BILINEAR))
+    image = image.reshape(shape)
+    actual = resize_bicubic(tf.constant(image), (224, 160)).numpy()
+    expected = tf.round(tf.clip_by_value(tf.image.resize(image, (224, 160), "bicubic", antialias=True), 0, 255))
+    np.testing.assert_array_equal(actual, expected.numpy())
+    pillow = np.asarray(Image.fromarray(image.squeeze(-1) if shape[2] == 1 else image).resize((160, 224), Image.BICUBIC))
+    difference = np.abs(actual - pillow.reshape(224, 160, shape[2]).astype("float32"))
+    assert difference.mean() < 0.25 and difference.max() <= 1

@@ -64,21 +64,57 @@ def resize_bicubic(image, size):
 
     The same values as `tf.image.resize(image, size, "bicubic", antialias=True)` (the
     kernel is separable), computed as two 1-D resizes whose "channels" are a whole row of
-    pixels: the kernel's inner loop runs over a row instead of 3 values, 3x faster.
+    pixels: the kernel's inner loop runs over a row instead of 3 values. The transposes
+    between the passes run under XLA: 1.9 ms instead of 3.6 for crops of a 427x640
+    photo, measured in tf.data on one core (AMD EPYC Zen 3).
 
     Args:
         image: tensor (H, W, C), pixel values 0..255.
         size: 2 ints or an int tensor (2,). (height, width) of the result.
+
+    Example:
+    ```python
+    import tensorflow as tf
+    resize_bicubic(tf.zeros((300, 400, 3), "uint8"), (224, 224)).shape  # (224, 224, 3)
+    ```
     """
     size = tf.cast(tf.convert_to_tensor(size), "int32")
     shape = tf.shape(image)
     height, width, channels = shape[0], shape[1], shape[2]
     rows = _resize_axis(tf.reshape(tf.cast(image, "float32"), (height, width * channels)), size[0])
-    rows = tf.reshape(rows, tf.stack([size[0], width, channels]))
-    columns = tf.reshape(tf.transpose(rows, (1, 0, 2)), tf.stack([width, size[0] * channels]))
-    columns = tf.reshape(_resize_axis(columns, size[1]), tf.stack([size[1], size[0], channels]))
-    resized = tf.transpose(columns, (1, 0, 2))
-    return tf.round(tf.clip_by_value(resized, 0.0, 255.0))
+    columns = _resize_axis(_swap_axes(rows, width, channels), size[1])
+    return _swap_and_round(tf.reshape(columns, tf.stack([size[1], size[0], channels])))
+
+
+# TensorFlow's own transpose of (H, W, 3) float32 to (W, H, 3) moves one 12-byte pixel at
+# a time: 1.2 ms for 224x400, more than the resize itself; XLA's takes 0.25 ms. XLA
+# compiles once per shape (0.1-0.2 s), so the varying width is padded up to one of 4
+# sizes an octave: about 12 compilations for crops of 100 to 640 pixels.
+def _bucket(length):
+    """The smallest n * 2**k >= length with 4 < n <= 8 (or length itself below 8)."""
+    bits = tf.cast(tf.math.ceil(tf.math.log(tf.cast(tf.maximum(length, 1), "float32")) / math.log(2.0)), "int32")
+    step = tf.bitwise.left_shift(1, tf.maximum(bits - 3, 0))
+    return (length + step - 1) // step * step
+
+
+@tf.function(jit_compile=True, autograph=False, reduce_retracing=True)
+def _transpose_xla(image):
+    return tf.transpose(image, (1, 0, 2))
+
+
+def _swap_axes(matrix, width, channels):
+    """(N, width * channels) float32, read as (N, width, channels), to (width, N * channels)."""
+    rows = tf.shape(matrix)[0]
+    padded_width = _bucket(width)
+    padded = tf.pad(matrix, [[0, 0], [0, (padded_width - width) * channels]])
+    swapped = _transpose_xla(tf.reshape(padded, tf.stack([rows, padded_width, channels])))
+    return tf.reshape(swapped[:width], tf.stack([width, rows * channels]))
+
+
+@tf.function(jit_compile=True, autograph=False, reduce_retracing=True)
+def _swap_and_round(image):
+    # The output has the caller's (usually fixed) size: one compilation.
+    return tf.round(tf.clip_by_value(tf.transpose(image, (1, 0, 2)), 0.0, 255.0))
 
 
 def _resize_axis(matrix, length):
