@@ -22,35 +22,45 @@ import torch
 import torch.nn.functional as F
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np  # noqa: E402
 
 from keras_deit.distillation.model import DistillationModel  # noqa: E402
-from keras_deit.models.deit_variants import DeiTTiny  # noqa: E402
+from keras_deit.models.deit_variants import DeiTSmall, DeiTTiny  # noqa: E402
 from keras_deit.teachers import RegNetY002  # noqa: E402
 from timing import median_rate  # noqa: E402  (benchmarks/ is on sys.path)
 
 BATCH = 32
 SIZE = 224
+STUDENT = "deit_tiny_distilled_patch16_224"
 
 
-def keras_step(jit_compile):
-    student = DeiTTiny(distill=True, drop_path_rate=0.1)
-    model = DistillationModel(student=student, teacher=RegNetY002(), distillation="hard", alpha=0.5)
+def teacher():
+    """The keras_deit RegNetY-200MF teacher, random weights."""
+    return RegNetY002()
+
+
+def keras_step(jit_compile, model_name=STUDENT, batch=BATCH):
+    """`DistillationModel.train_on_batch` of a fixed batch, on the current Keras backend."""
+    student = (DeiTTiny if "tiny" in model_name else DeiTSmall)(distill=True, drop_path_rate=0.1)
+    model = DistillationModel(student=student, teacher=teacher(), distillation="hard", alpha=0.5)
     optimizer = keras.optimizers.AdamW(5e-4, weight_decay=0.05)
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
-    images = tf.random.uniform((BATCH, SIZE, SIZE, 3), 0, 255)
-    labels = tf.random.uniform((BATCH,), 0, 1000, dtype="int32")
+    rng = np.random.default_rng(0)
+    # Backend tensors, as torch's: no host conversion inside the timed step.
+    images = keras.ops.convert_to_tensor(rng.uniform(0, 255, (batch, SIZE, SIZE, 3)).astype("float32"))
+    labels = keras.ops.convert_to_tensor(rng.integers(0, 1000, (batch,)).astype("int32"))
     return lambda: model.train_on_batch(images, labels)
 
 
-def timm_step():
-    student = timm.create_model("deit_tiny_distilled_patch16_224", drop_path_rate=0.1)
+def timm_step(model_name=STUDENT, batch=BATCH):
+    """The official engine's hard-distillation step in torch eager, on a fixed batch."""
+    student = timm.create_model(model_name, drop_path_rate=0.1)
     student.set_distilled_training(True)  # training forward returns (class, distillation) logits
     student.train()
     teacher = timm.create_model("regnety_002").eval()
     optimizer = torch.optim.AdamW(student.parameters(), lr=5e-4, weight_decay=0.05)
-    images = torch.randn(BATCH, 3, SIZE, SIZE)
-    labels = torch.randint(0, 1000, (BATCH,))
+    images = torch.randn(batch, 3, SIZE, SIZE)
+    labels = torch.randint(0, 1000, (batch,))
 
     def step():
         outputs, outputs_kd = student(images)
@@ -75,6 +85,8 @@ def main():
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     print(f"threads: {threads}; batch {BATCH}, {SIZE}x{SIZE}, float32, {repeats} timed steps")
+    import tensorflow as tf
+
     print(f"torch {torch.__version__}, timm {timm.__version__}, tf {tf.__version__}, ", end="")
     print(f"keras {keras.__version__}")
     print()
