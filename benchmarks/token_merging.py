@@ -2,7 +2,7 @@
 
     python benchmarks/token_merging.py                      # DeiT-S, batch 32, r = 0, 8, 16
     python benchmarks/token_merging.py --quick              # a tiny DeiT, 2 rounds (a smoke test)
-    python benchmarks/token_merging.py --model student.keras --data digits --r 0 1 2
+    python benchmarks/token_merging.py --model runs/demo/distilled --data mnist --r 2 4 8
 
 Speed: float32, 224x224, random weights (speed does not depend on them), TF with XLA
 (`jit_compile=True`) as benchmarks/inference.py. The settings run alternately in the same
@@ -10,10 +10,10 @@ process, round after round, so a slow spell of this shared machine hits them ali
 round's rate is the median of a few calls after warm-up, the table the median over rounds
 and the ratio to the unmerged model.
 
-Accuracy: a trained `.keras` DeiT evaluated on the held-out digits (the split of
-benchmarks/distillation_experiment.py: `--train-size` images of 1797 for training, the rest
-held out, scikit-learn's stratified split with `--split-seed`) for each r, with the top-1 and
-the fraction of predictions unchanged from r = 0.
+Accuracy: a trained DeiT (a `.keras` file or a run folder of `keras-deit train`, e.g. the
+demo's distilled student) evaluated on a data source's split with the evaluation transform of
+`keras-deit evaluate`, for each r: the top-1 and the fraction of predictions unchanged from
+r = 0.
 """
 
 import argparse
@@ -67,32 +67,31 @@ def print_speed(arguments):
 
 
 def print_accuracy(arguments):
-    from keras_deit.data.digits import digits_rgb
+    from keras_deit.commands.evaluate import load_models
+    from keras_deit.data import load_source, make_dataset
 
-    model = keras.saving.load_model(arguments.model)
+    model = load_models(arguments.model)["weights"]
     if isinstance(model, TokenMergingDeiT):
         model = model.deit
     if not isinstance(model, keras_deit.DeiT):
         raise ValueError(f"{arguments.model} holds a {type(model).__name__}, not a keras_deit.DeiT.")
-    if model.image_size[0] != model.image_size[1]:
-        raise ValueError(f"The digits are square; this DeiT takes {model.image_size} images.")
-    _, _, x_test, y_test = digits_rgb(
-        image_size=model.image_size[0], train_size=arguments.train_size, seed=arguments.split_seed
+    source = load_source(arguments.data, arguments.split)
+    dataset = make_dataset(
+        source, training=False, image_size=model.image_size[0], batch_size=256, crop_ratio=arguments.crop_ratio
     )
+    images, labels = zip(*((x, y) for x, y in dataset.as_numpy_iterator()))
+    labels = np.concatenate(labels)
     rs = sorted(set([0] + arguments.r))
     predictions = {}
     for r in rs:
         merged = merge_tokens(model, r)
-        logits = np.concatenate([
-            keras.ops.convert_to_numpy(merged(x_test[start : start + 256]))
-            for start in range(0, len(x_test), 256)
-        ])
+        logits = np.concatenate([keras.ops.convert_to_numpy(merged(batch)) for batch in images])
         predictions[r] = (np.argmax(logits, axis=-1), merged.token_counts[-1])
-    print(f"{arguments.model}: {len(x_test)} held-out digits\n")
+    print(f"{arguments.model}: {len(labels)} images of {arguments.data} ({arguments.split})\n")
     print("| r | tokens after the last block | top-1 (%) | predictions unchanged (%) |")
     print("|---|---|---|---|")
     for r, (predicted, tokens) in predictions.items():
-        top1 = 100 * np.mean(predicted == y_test)
+        top1 = 100 * np.mean(predicted == labels)
         unchanged = 100 * np.mean(predicted == predictions[0][0])
         print(f"| {r} | {tokens} | {top1:.1f} | {unchanged:.1f} |")
 
@@ -103,16 +102,16 @@ def main():
     parser.add_argument("--r", nargs="+", type=int, default=[8, 16], help="tokens merged per block")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=10, help="alternating timing rounds")
-    parser.add_argument("--model", help="a trained .keras DeiT: measure accuracy instead of speed")
-    parser.add_argument("--data", choices=["digits"], default="digits", help="accuracy data set")
-    parser.add_argument("--train-size", type=int, default=300, help="digits used for training (of 1797)")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the digits split")
+    parser.add_argument(
+        "--model", help="a trained DeiT (.keras file or run folder): measure accuracy instead of speed"
+    )
+    parser.add_argument("--data", default="mnist", help="accuracy data source (as keras-deit evaluate)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--crop-ratio", type=float, default=1.0, help="evaluation crop (as in training)")
     arguments = parser.parse_args()
     if any(r < 0 for r in arguments.r):
         parser.error(f"--r values must be non-negative, got {arguments.r}.")
     if arguments.model is not None:
-        if not os.path.exists(arguments.model):
-            raise FileNotFoundError(f"No model file at {arguments.model}.")
         print_accuracy(arguments)
     else:
         print_speed(arguments)
