@@ -1,4 +1,4 @@
-"""The offline demo (the README's first command), reduced to a few epochs."""
+"""The offline demo (the README's first command) on MNIST, reduced to one epoch per run."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ import keras
 from keras_deit.cli import main as cli_main
 from keras_deit.data import make_dataset
 from keras_deit.data.digits import digits_rgb
+from keras_deit.data.mnist import mnist_pixels
 from keras_deit.training.build_data import dataset_options, load_sources
 from keras_deit.training.evaluation import head_metrics
 from keras_deit.training.recipes import load_recipe
@@ -31,8 +32,9 @@ def _table(output):
     }
 
 
+@pytest.mark.slow
 def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
-    assert cli_main(["demo", "--epochs", "10", "--teacher-epochs", "6", "--output", str(tmp_path)]) == 0
+    assert cli_main(["demo", "--epochs", "1", "--teacher-epochs", "1", "--output", str(tmp_path)]) == 0
     output = capsys.readouterr().out
     for stage in ("training the teacher", "training the student", "training the distilled", "exporting", "drawing"):
         assert f"[demo] {stage}" in output, stage
@@ -40,9 +42,10 @@ def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
     assert len(rows) == 5
 
     # The table is the held-out accuracy of the saved models, evaluated again here.
-    data = load_recipe("digits").data
+    data = load_recipe("mnist").data
     test_source = load_sources(data)[1]
-    test_data = make_dataset(test_source, training=False, image_size=32, batch_size=64, **dataset_options(data))
+    assert test_source.num_examples == 1000
+    test_data = make_dataset(test_source, training=False, image_size=28, batch_size=250, **dataset_options(data))
     models = {run: keras.saving.load_model(tmp_path / run / "model.keras", safe_mode=True)
               for run in ("teacher", "student", "distilled")}
     metrics = {run: head_metrics(model, test_data) for run, model in models.items()}
@@ -56,17 +59,31 @@ def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
     for key, value in expected.items():
         printed = next(row for name, row in rows.items() if key in name)
         assert printed == pytest.approx(100 * value, abs=0.051), key
-    # Chance is 10%. Measured (seed 0): teacher 75.8% after 6 epochs; after 10 epochs the
-    # student 49.7%, the distilled class head 52.2%, distillation head 50.6%, both 51.1%.
-    assert expected["teacher"] >= 0.6
-    assert min(expected.values()) >= 0.35
+    # Chance is 10%; one epoch (62 updates) takes the convnet well above it.
+    assert expected["teacher"] >= 0.5
 
     # The export serves the distilled student's probabilities for its pixels.
     student = models["distilled"]
-    served = tf.saved_model.load(str(tmp_path / "saved_models" / "deit_digits" / "1"))
-    # Whole pixel values at the model's size: the serving transform delivers 8-bit pixels.
-    images = np.round(digits_rgb(image_size=32, train_size=600)[2][:8])
+    assert student.grid_size == (7, 7)
+    served = tf.saved_model.load(str(tmp_path / "saved_models" / "deit_mnist" / "1"))
+    images = mnist_pixels("test")[0][:8].astype("float32")
     probabilities = served.signatures["predict_images"](images=tf.constant(images))["probabilities"]
     expected_probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(student(images)))
     assert np.max(np.abs(probabilities.numpy() - expected_probabilities)) <= 1e-5
-    assert (tmp_path / "attention.png").stat().st_size > 10_000
+    assert (tmp_path / "attention.png").stat().st_size > 20_000
+
+
+def test_attention_figure_captions_the_students_own_predictions(tmp_path):
+    from keras_deit.commands.demo import ATTENTION_DIGITS, draw_attention
+    from keras_deit.training.build_models import build_student
+
+    config = load_recipe("mnist_distilled")
+    student = build_student(config, num_classes=10)
+    test_source = load_sources(config.data)[1]
+    drawn = draw_attention(student, test_source, config, str(tmp_path / "attention.png"))
+    pixels, labels = test_source.table
+    firsts = [int(np.flatnonzero(labels == digit)[0]) for digit in ATTENTION_DIGITS]
+    # The demo's evaluation crop keeps the whole 28x28 digit: the prediction is on the raw pixels.
+    predictions = np.argmax(keras.ops.convert_to_numpy(student(pixels[firsts].astype("float32"))), axis=-1)
+    assert drawn == [(digit, int(predicted)) for digit, predicted in zip(ATTENTION_DIGITS, predictions)]
+    assert (tmp_path / "attention.png").stat().st_size > 20_000

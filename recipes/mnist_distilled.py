@@ -1,0 +1,32 @@
+"""The MNIST DeiT distilled from the MNIST convnet (hard distillation, distillation token).
+
+The student, data and optimizer of `recipes/mnist.py`, with a distillation token
+trained on the argmax of the convnet that `recipes/mnist_teacher.py` trains (its
+`runs/mnist_teacher/model.keras`; train it first), alpha 0.5 as the official code.
+
+Command:
+
+    keras-deit train recipes/mnist_teacher.py --output runs/mnist_teacher
+    keras-deit train recipes/mnist_distilled.py --output runs/mnist_distilled
+
+Expected: not yet measured.
+"""
+
+import dataclasses
+
+from keras_deit.recipes import mnist
+from keras_deit.training.config import DistillationConfig, TeacherConfig
+
+TEACHER = "runs/mnist_teacher/model.keras"
+
+
+def get_config():
+    """The MNIST student with hard distillation from the convnet teacher."""
+    config = mnist.get_config()
+    return dataclasses.replace(
+        config,
+        name="deit_mnist_distilled",
+        model=dataclasses.replace(config.model, distill=True),
+        teacher=TeacherConfig(model=TEACHER, weights=None),
+        distillation=DistillationConfig(kind="hard"),
+    )
