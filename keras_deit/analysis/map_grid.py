@@ -8,7 +8,8 @@ def draw_map_grid(images, maps, captions, path):
 
     Each map is shown as its share of the attention over the patches (divided by its
     sum), one square per patch (no smoothing, so the patch grid stays visible), drawn
-    over its image; a single colour bar gives the scale of every panel.
+    over its image; a single colour bar, from the lowest to the highest share drawn,
+    gives the scale of every panel.
 
     Args:
         images: list of arrays (H, W, 3), RGB in [0, 255].
@@ -41,6 +42,9 @@ def draw_map_grid(images, maps, captions, path):
 
     shares = [{title: np.asarray(grid, "float64") / np.sum(grid) for title, grid in image_maps.items()}
               for image_maps in maps]
+    # One scale from the lowest to the highest share of all panels: a near-uniform map
+    # (an untrained student's) still shows its contrast.
+    low = min(float(np.min(grid)) for image_maps in shares for grid in image_maps.values())
     high = max(float(np.max(grid)) for image_maps in shares for grid in image_maps.values())
     columns = len(titles) + 1
     figure, axes = plt.subplots(
@@ -56,7 +60,7 @@ def draw_map_grid(images, maps, captions, path):
             axis.imshow(image.astype("uint8"))
             # imshow centers pixel i at i: the map spans the image's outer edges, -0.5 .. size - 0.5.
             drawn = axis.imshow(
-                image_maps[title], cmap="inferno", alpha=0.75, vmin=0.0, vmax=high, interpolation="nearest",
+                image_maps[title], cmap="inferno", alpha=0.75, vmin=low, vmax=high, interpolation="nearest",
                 extent=(-0.5, width - 0.5, height - 0.5, -0.5),
             )
             if row == 0:
@@ -64,8 +68,8 @@ def draw_map_grid(images, maps, captions, path):
     for axis in axes.flat:
         axis.set_xticks([])
         axis.set_yticks([])
-    figure.tight_layout(rect=(0, 0, 0.9, 1))
-    bar = figure.colorbar(drawn, cax=figure.add_axes((0.92, 0.1, 0.02, 0.8)))
+    figure.tight_layout(rect=(0, 0, 0.8, 1))
+    bar = figure.colorbar(drawn, cax=figure.add_axes((0.83, 0.1, 0.025, 0.8)))
     bar.set_label("share of the token's attention over the patches")
     figure.savefig(path, dpi=100)
     plt.close(figure)
