@@ -9,7 +9,9 @@ Command:
     keras-deit train recipes/mnist_teacher.py --output runs/mnist_teacher
     keras-deit train recipes/mnist_distilled.py --output runs/mnist_distilled
 
-Expected: not yet measured.
+Expected: not yet measured at 30 epochs. Measured after 3 epochs (`keras-deit demo`,
+seed 0, teacher 2 epochs at 83.0%): class head 15.4%, distillation head 18.8%, both
+18.8% top-1 on the 1,000 test digits.
 """
 
 import dataclasses
