@@ -1,4 +1,4 @@
-"""The offline demo (the README's first command) on MNIST, reduced to one epoch per run."""
+"""The offline demo (the README's first command), reduced to a few epochs."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,6 @@ import keras
 from keras_deit.cli import main as cli_main
 from keras_deit.data import make_dataset
 from keras_deit.data.digits import digits_rgb
-from keras_deit.data.mnist import mnist_pixels
 from keras_deit.training.build_data import dataset_options, load_sources
 from keras_deit.training.evaluation import head_metrics
 from keras_deit.training.recipes import load_recipe
@@ -34,7 +33,7 @@ def _table(output):
 
 @pytest.mark.slow
 def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
-    assert cli_main(["demo", "--epochs", "1", "--teacher-epochs", "1", "--output", str(tmp_path)]) == 0
+    assert cli_main(["demo", "--epochs", "10", "--teacher-epochs", "6", "--output", str(tmp_path)]) == 0
     output = capsys.readouterr().out
     for stage in ("training the teacher", "training the student", "training the distilled", "exporting", "drawing"):
         assert f"[demo] {stage}" in output, stage
@@ -42,10 +41,9 @@ def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
     assert len(rows) == 5
 
     # The table is the held-out accuracy of the saved models, evaluated again here.
-    data = load_recipe("mnist").data
+    data = load_recipe("digits").data
     test_source = load_sources(data)[1]
-    assert test_source.num_examples == 1000
-    test_data = make_dataset(test_source, training=False, image_size=28, batch_size=250, **dataset_options(data))
+    test_data = make_dataset(test_source, training=False, image_size=32, batch_size=64, **dataset_options(data))
     models = {run: keras.saving.load_model(tmp_path / run / "model.keras", safe_mode=True)
               for run in ("teacher", "student", "distilled")}
     metrics = {run: head_metrics(model, test_data) for run, model in models.items()}
@@ -59,14 +57,16 @@ def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
     for key, value in expected.items():
         printed = next(row for name, row in rows.items() if key in name)
         assert printed == pytest.approx(100 * value, abs=0.051), key
-    # Chance is 10%; one epoch (62 updates) takes the convnet well above it.
-    assert expected["teacher"] >= 0.5
+    # Chance is 10%. Measured (seed 0): teacher 75.8% after 6 epochs; after 10 epochs the
+    # student 49.7%, the distilled class head 52.2%, distillation head 50.6%, both 51.1%.
+    assert expected["teacher"] >= 0.6
+    assert min(expected.values()) >= 0.35
 
     # The export serves the distilled student's probabilities for its pixels.
     student = models["distilled"]
-    assert student.grid_size == (7, 7)
-    served = tf.saved_model.load(str(tmp_path / "saved_models" / "deit_mnist" / "1"))
-    images = mnist_pixels("test")[0][:8].astype("float32")
+    served = tf.saved_model.load(str(tmp_path / "saved_models" / "deit_digits" / "1"))
+    # Whole pixel values at the model's size: the serving transform delivers 8-bit pixels.
+    images = np.round(digits_rgb(image_size=32, train_size=600)[2][:8])
     probabilities = served.signatures["predict_images"](images=tf.constant(images))["probabilities"]
     expected_probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(student(images)))
     assert np.max(np.abs(probabilities.numpy() - expected_probabilities)) <= 1e-5

