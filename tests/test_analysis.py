@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 import keras_deit
-from keras_deit.analysis import attention_rollout, load_eval_image, token_maps
+from keras_deit.analysis import attention_rollout, draw_map_grid, load_eval_image, token_maps
 from keras_deit.cli import main as cli_main
 from keras_deit.commands import attention
 from keras_deit.data.eval_transform import resize_and_center_crop
@@ -98,3 +98,21 @@ def test_attention_errors_are_one_line(model, image_path, tmp_path, capsys, case
     assert cli_main(["attention", "--model", str(model_argument), str(image_argument)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("keras-deit: error:") and expected in error and "\n" not in error
+
+
+def test_map_grid_draws_each_map_as_its_share_of_the_attention(model, tmp_path):
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(0, 255, (32, 32, 3)) for _ in range(3)]
+    maps = [{"class token": rng.uniform(0, 1, (4, 4)), "distillation token": rng.uniform(0, 1, (4, 4))}
+            for _ in range(3)]
+    path = tmp_path / "grid.png"
+    drawn = draw_map_grid(images, maps, ["true 1, predicted 1", "a", "b"], str(path))
+    for image_maps, shares in zip(maps, drawn):
+        for title, grid in image_maps.items():
+            np.testing.assert_allclose(shares[title], grid / grid.sum(), rtol=1e-12)
+    # 3 rows of (image + 2 maps) at 2.2 inches and 100 dpi, plus the colour bar's margin.
+    assert Image.open(path).size == (740, 660)
+    with pytest.raises(ValueError, match="as many images, maps and captions"):
+        draw_map_grid(images, maps[:2], ["a", "b", "c"], str(path))
+    with pytest.raises(ValueError, match="the same maps"):
+        draw_map_grid(images[:2], [maps[0], {"other": maps[1]["class token"]}], ["a", "b"], str(path))

@@ -31,6 +31,7 @@ def _table(output):
     }
 
 
+@pytest.mark.slow
 def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
     assert cli_main(["demo", "--epochs", "10", "--teacher-epochs", "6", "--output", str(tmp_path)]) == 0
     output = capsys.readouterr().out
@@ -69,4 +70,20 @@ def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
     probabilities = served.signatures["predict_images"](images=tf.constant(images))["probabilities"]
     expected_probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(student(images)))
     assert np.max(np.abs(probabilities.numpy() - expected_probabilities)) <= 1e-5
-    assert (tmp_path / "attention.png").stat().st_size > 10_000
+    assert (tmp_path / "attention.png").stat().st_size > 20_000
+
+
+def test_attention_figure_captions_the_students_own_predictions(tmp_path):
+    from keras_deit.commands.demo import ATTENTION_DIGITS, draw_attention
+    from keras_deit.training.build_models import build_student
+
+    config = load_recipe("mnist_distilled")
+    student = build_student(config, num_classes=10)
+    test_source = load_sources(config.data)[1]
+    drawn = draw_attention(student, test_source, config, str(tmp_path / "attention.png"))
+    pixels, labels = test_source.table
+    firsts = [int(np.flatnonzero(labels == digit)[0]) for digit in ATTENTION_DIGITS]
+    # The demo's evaluation crop keeps the whole 28x28 digit: the prediction is on the raw pixels.
+    predictions = np.argmax(keras.ops.convert_to_numpy(student(pixels[firsts].astype("float32"))), axis=-1)
+    assert drawn == [(digit, int(predicted)) for digit, predicted in zip(ATTENTION_DIGITS, predictions)]
+    assert (tmp_path / "attention.png").stat().st_size > 20_000

@@ -1,6 +1,7 @@
 """Every recipe: official values, full-size parameter counts, and a shrunken training run."""
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -44,10 +45,11 @@ TINY_TEACHER = ["teacher.model=regnety002", "teacher.weights=None", "teacher.ima
 
 
 DIGITS = {"digits", "digits_teacher", "digits_distilled"}
+MNIST = {"mnist", "mnist_teacher", "mnist_distilled"}
 
 
 def test_all_recipes_are_listed():
-    assert set(OFFICIAL) | DIGITS | {"cifar10"} == set(recipe_names())
+    assert set(OFFICIAL) | DIGITS | MNIST | {"cifar10"} == set(recipe_names())
 
 
 @pytest.mark.parametrize("recipe", sorted(OFFICIAL))
@@ -101,7 +103,7 @@ def checkpoints_at_16(tmp_path_factory):
     return checkpoints
 
 
-@pytest.mark.parametrize("recipe", sorted(OFFICIAL | dict.fromkeys(DIGITS)) + ["cifar10"])
+@pytest.mark.parametrize("recipe", sorted(OFFICIAL | dict.fromkeys(DIGITS | MNIST)) + ["cifar10"])
 def test_recipe_builds_model_data_and_optimizer_when_shrunk(recipe):
     config = apply_overrides(load_recipe(recipe), SHRINK)
     data = build_data(config, strategy=tf.distribute.get_strategy())
@@ -189,7 +191,7 @@ def test_an_installed_package_finds_the_recipes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     module, folder, names, learning_rate = json.loads(result.stdout.strip().splitlines()[-1])
     assert module.startswith(str(site)) and folder.startswith(str(site))
-    assert set(names) == set(OFFICIAL) | DIGITS | {"cifar10"}
+    assert set(names) == set(OFFICIAL) | DIGITS | MNIST | {"cifar10"}
     assert learning_rate == 5e-4  # the official base lr for batch 512
 
 
@@ -258,4 +260,31 @@ def test_teacher_follows_the_students_mixed_precision_policy():
             for teacher in (full_logits, mixed_logits)
         ]
         assert losses[1] == pytest.approx(losses[0], rel=2e-2), kind
+    keras.backend.clear_session()
+
+
+def _deit_parameters(*, dim, depth, mlp, patch, tokens, distill, classes):
+    """A ViT's parameter count by hand: patch embedding, tokens, position embedding, blocks, heads."""
+    hidden = int(dim * mlp)
+    block = 4 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + (dim * hidden + hidden) + (hidden * dim + dim)
+    prefix = 2 if distill else 1
+    return (patch * patch * 3 * dim + dim + prefix * dim + (tokens + prefix) * dim + depth * block + 2 * dim
+            + prefix * (dim * classes + classes))
+
+
+def test_mnist_recipes_are_one_student_on_one_split_with_a_7x7_patch_grid():
+    plain, distilled, teacher = (load_recipe(name) for name in ("mnist", "mnist_distilled", "mnist_teacher"))
+    assert distilled.model == dataclasses.replace(plain.model, distill=True)
+    assert (distilled.data, distilled.training) == (plain.data, plain.training)
+    assert (distilled.distillation.kind, distilled.distillation.alpha) == ("hard", 0.5)
+    assert teacher.data.source == plain.data.source == "mnist" and teacher.model.architecture == "convnet"
+    for config in (plain, distilled):
+        student = build_student(config, num_classes=10)
+        assert student.grid_size == (7, 7)
+        model = config.model
+        assert student.count_params() == _deit_parameters(
+            dim=model.embed_dim, depth=model.depth, mlp=model.mlp_ratio, patch=model.patch_size, tokens=49,
+            distill=model.distill, classes=10,
+        )
+    assert build_student(teacher, num_classes=10).count_params() == 56_970
     keras.backend.clear_session()

@@ -13,7 +13,8 @@ draw_maps(image, token_maps(model, image), "attention.png")
 
 from keras_deit.analysis.drawing import draw_maps
 from keras_deit.analysis.eval_image import load_eval_image
+from keras_deit.analysis.map_grid import draw_map_grid
 from keras_deit.analysis.rollout import attention_rollout
 from keras_deit.analysis.token_maps import token_maps
 
-__all__ = ["attention_rollout", "draw_maps", "load_eval_image", "token_maps"]
+__all__ = ["attention_rollout", "draw_map_grid", "draw_maps", "load_eval_image", "token_maps"]
