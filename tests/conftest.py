@@ -69,3 +69,72 @@ def timm_models():
         return randomize_(model, seed)
 
     return make
+
+
+# One Keras-on-JAX process serves every JAX check of the suite: a fresh Python with Keras,
+# JAX and XLA costs many seconds, and Keras fixes its backend at import. Each job is a
+# snippet run with `args` (its file paths) in a fresh namespace; it writes what the test
+# compares into files. A job may load TensorFlow (keras.utils.set_random_seed does), so a
+# check that JAX work needs no TensorFlow runs in a process of its own (test_lazy_import.py).
+JAX_WORKER = r"""
+import contextlib, json, sys, traceback
+import keras
+assert keras.backend.backend() == "jax", keras.backend.backend()
+protocol = sys.stdout
+for line in sys.stdin:
+    job = json.loads(line)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            exec(compile(job["code"], "<jax job>", "exec"), {"args": job["args"], "__name__": "__jax_job__"})
+        reply = {"ok": True}
+    except BaseException:
+        reply = {"ok": False, "error": traceback.format_exc()}
+    protocol.write(json.dumps(reply) + "\n")
+    protocol.flush()
+"""
+
+
+class JaxWorker:
+    """A running Keras-on-JAX process: `worker(code, *args)` runs `code` there with `args`."""
+
+    def __init__(self, folder):
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        repo = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join([repo] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+        environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": path,
+                       "CUDA_VISIBLE_DEVICES": ""}
+        # stderr to a file: a pipe nobody reads would fill and block the worker.
+        self.log = Path(folder) / "jax_worker.log"
+        self._log_file = open(self.log, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", JAX_WORKER], cwd=repo, env=environment, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log_file,
+        )
+
+    def __call__(self, code, *args):
+        import json
+
+        self.process.stdin.write(json.dumps({"code": code, "args": [str(a) for a in args]}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise AssertionError("the JAX worker died:\n" + self.log.read_text()[-3000:])
+        reply = json.loads(line)
+        assert reply["ok"], reply["error"][-3000:]
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+        self._log_file.close()
+
+
+@pytest.fixture(scope="session")
+def jax_worker(tmp_path_factory):
+    """The session's Keras-on-JAX worker (see `JaxWorker`), started on first use."""
+    worker = JaxWorker(tmp_path_factory.mktemp("jax_worker"))
+    yield worker
+    worker.close()

@@ -1,8 +1,6 @@
 """The DeiT model contract: sizes, outputs, errors, weights files, saving."""
 
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -225,10 +223,9 @@ def test_mixed_bfloat16_model_stays_close_to_float32(tmp_path):
     assert np.max(np.abs(mixed_logits - logits)) < 0.05 * max(1.0, np.abs(logits).max())
 
 
-JAX_SCRIPT = """
-import sys, numpy as np, keras, keras_deit
-assert keras.backend.backend() == "jax"
-weights, keras_file, data = sys.argv[1:4]
+JAX_JOB = """
+import numpy as np, keras, keras_deit
+weights, keras_file, data = args
 arrays = np.load(data)
 model = keras_deit.DeiT(distill=True, image_size=32, patch_size=8, embed_dim=32, depth=2,
                         num_heads=2, num_classes=5)
@@ -242,19 +239,13 @@ np.savez(data.replace(".npz", "_jax.npz"), logits=np.asarray(model(arrays["image
 
 
 @pytest.mark.slow
-def test_forward_and_keras_file_on_the_jax_backend(tmp_path):
+def test_forward_and_keras_file_on_the_jax_backend(jax_worker, tmp_path):
     model = keras_deit.DeiT(distill=True, **TINY)
     images = random_images(2, 32)
     model.save_weights(tmp_path / "deit.weights.h5")
     model.save(tmp_path / "deit.keras")
     np.savez(tmp_path / "data.npz", images=images)
-    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path / "deit.weights.h5"),
-         str(tmp_path / "deit.keras"), str(tmp_path / "data.npz")],
-        env=environment, capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    jax_worker(JAX_JOB, tmp_path / "deit.weights.h5", tmp_path / "deit.keras", tmp_path / "data.npz")
     jax_outputs = np.load(tmp_path / "data_jax.npz")
     expected = np.asarray(model(images))
     assert np.max(np.abs(jax_outputs["logits"] - expected)) <= 1e-5

@@ -433,18 +433,25 @@ def _run_script(mode, runs, backend):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return _outputs(runs)
+
+
+def _outputs(runs):
+    """`(losses, weights)` that `_script` wrote for each of `runs`."""
     outputs = [np.load(out_path) for _, out_path in runs]
     return [(out["losses"], _unarrays(out, "weights")) for out in outputs]
 
 
 @pytest.fixture(scope="module")
-def jax_runs(tmp_path_factory):
-    """`(runs, results, label_error)` of one JAX process: every JAX check of this file."""
+def jax_runs(jax_worker, tmp_path_factory):
+    """`(runs, results, label_error)` of one job on the suite's JAX worker: every JAX check of this file."""
     tmp_path = tmp_path_factory.mktemp("jax")
     runs = [(tmp_path / f"{kind}.npz", tmp_path / f"{kind}_jax.npz") for kind in ("hard", "soft")]
     for (setup, _), kind in zip(runs, ("hard", "soft")):
         _save_setup(setup, kind)
-    results = _run_script("jax", runs, backend="jax")
+    jax_worker("from tests.test_distillation_model import _script\n_script('jax', *args)",
+               *[path for run in runs for path in run])
+    results = _outputs(runs)
     label_error = Path(f"{runs[0][1]}.label_error.txt").read_text()
     return runs, results, label_error
 

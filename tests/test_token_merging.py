@@ -1,9 +1,6 @@
 """Token merging (ToMe) against a NumPy reference of the published algorithm."""
 
 import math
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -241,10 +238,9 @@ def test_bad_model_images_and_training_are_clear_errors():
         model(random_images(1, 32), training=True)
 
 
-JAX_SCRIPT = """
-import sys, numpy as np, keras, keras_deit  # keras_deit registers the classes
-assert keras.backend.backend() == "jax"
-keras_file, data = sys.argv[1:3]
+JAX_JOB = """
+import numpy as np, keras, keras_deit  # keras_deit registers the classes
+keras_file, data = args
 images = np.load(data)["images"]
 model = keras.saving.load_model(keras_file, safe_mode=True)
 np.savez(data.replace(".npz", "_jax.npz"), logits=np.asarray(model(images)),
@@ -253,17 +249,12 @@ np.savez(data.replace(".npz", "_jax.npz"), logits=np.asarray(model(images)),
 
 
 @pytest.mark.slow
-def test_keras_file_runs_the_same_on_the_jax_backend(tmp_path):
+def test_keras_file_runs_the_same_on_the_jax_backend(jax_worker, tmp_path):
     model = merge_tokens(random_deit(True), [0, 12, 30, 5])
     images = random_images(2, 32, seed=6)
     model.save(tmp_path / "tome.keras")
     np.savez(tmp_path / "data.npz", images=images)
-    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path / "tome.keras"), str(tmp_path / "data.npz")],
-        env=environment, capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    jax_worker(JAX_JOB, tmp_path / "tome.keras", tmp_path / "data.npz")
     jax_outputs = np.load(tmp_path / "data_jax.npz")
     assert np.max(np.abs(jax_outputs["logits"] - np.asarray(model(images)))) <= 1e-5
     np.testing.assert_array_equal(jax_outputs["sources"], np.asarray(model.merge_sources(images)))

@@ -6,6 +6,7 @@ The lock and the leftovers themselves are tested in test_files.py; here, through
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -162,9 +163,16 @@ def _run(output, *overrides):
     return keras_deit.train(config, output, verbose=0)
 
 
-def test_train_refuses_a_resume_with_another_depth_and_keeps_config_json(tmp_path, capsys):
-    output = str(tmp_path / "run")
+@pytest.fixture(scope="module")
+def one_epoch_run(tmp_path_factory):
+    """A finished one-epoch run of the shrunk recipe; each test works on a copy of it."""
+    output = str(tmp_path_factory.mktemp("trained") / "run")
     _run(output)
+    return output
+
+
+def test_train_refuses_a_resume_with_another_depth_and_keeps_config_json(one_epoch_run, tmp_path, capsys):
+    output = shutil.copytree(one_epoch_run, str(tmp_path / "run"))
     before = {name: _digest(os.path.join(output, name)) for name in ("config.json", "checkpoints/checkpoint.json")}
     with open(os.path.join(output, ".partial-0123456789ab-model.keras"), "w") as handle:
         handle.write("left by a killed export of model.keras")
@@ -184,9 +192,8 @@ def test_train_refuses_a_resume_with_another_depth_and_keeps_config_json(tmp_pat
         assert json.load(handle)["training"]["epochs"] == 2
 
 
-def test_train_with_a_diverging_learning_rate_names_the_step_and_keeps_the_good_checkpoint(tmp_path):
-    output = str(tmp_path / "run")
-    _run(output)
+def test_train_with_a_diverging_learning_rate_names_the_step_and_keeps_the_good_checkpoint(one_epoch_run, tmp_path):
+    output = shutil.copytree(one_epoch_run, str(tmp_path / "run"))
     checkpoint = os.path.join(output, "checkpoints", "epoch-0001.weights.h5")
     digest = _digest(checkpoint)
     os.remove(os.path.join(output, "model.keras"))
