@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from machine import machine_line  # benchmarks/ is on sys.path
+
 
 def make_photo_folder(root, count):
     from sklearn.datasets import load_sample_images
@@ -59,21 +61,6 @@ def time_batches(iterator, batches):
     for _ in range(batches):
         next(iterator)
     return time.perf_counter() - start, cpu_seconds() - start_cpu
-
-
-def describe_machine():
-    """CPU model, cores and whether AVX512 / BF16 instructions are present (Linux)."""
-    model, flags = "unknown CPU", set()
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    avx512 = "AVX512 present" if any(flag.startswith("avx512") for flag in flags) else "no AVX512"
-    bf16 = "BF16 present" if {"avx512_bf16", "amx_bf16"} & flags else "no BF16"
-    return f"{model}, {os.cpu_count()} cores, {'AVX2' if 'avx2' in flags else 'no AVX2'}, {avx512}, {bf16}"
 
 
 def _patch_timm_posterize():
@@ -182,7 +169,7 @@ def main():
                 round_medians[name].append(statistics.median(run["rates"]))
     print(f"\nDeiT training transform at 224, {arguments.workers} workers, batch {arguments.batch_size}: "
           f"{rounds} alternating runs of each, {windows} windows of {batches} batches per run; "
-          f"{describe_machine()}\n")
+          f"{machine_line()}\n")
     print("| pipeline | images/s (median) | runs (median of each) | vs timm (median of per-round ratios) "
           "| CPU ms / image (median) | CPU vs timm |")
     print("|---|---|---|---|---|---|")

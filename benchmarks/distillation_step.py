@@ -52,8 +52,8 @@ def keras_step(jit_compile, model_name=STUDENT, batch=BATCH):
     return lambda: model.train_on_batch(images, labels)
 
 
-def timm_step(model_name=STUDENT, batch=BATCH):
-    """The official engine's hard-distillation step in torch eager, on a fixed batch."""
+def timm_setup(model_name=STUDENT, batch=BATCH):
+    """(student, teacher, AdamW, images, labels) of the official engine in torch eager."""
     student = timm.create_model(model_name, drop_path_rate=0.1)
     student.set_distilled_training(True)  # training forward returns (class, distillation) logits
     student.train()
@@ -61,6 +61,12 @@ def timm_step(model_name=STUDENT, batch=BATCH):
     optimizer = torch.optim.AdamW(student.parameters(), lr=5e-4, weight_decay=0.05)
     images = torch.randn(batch, 3, SIZE, SIZE)
     labels = torch.randint(0, 1000, (batch,))
+    return student, teacher, optimizer, images, labels
+
+
+def timm_step(model_name=STUDENT, batch=BATCH):
+    """The official engine's hard-distillation step in torch eager, on a fixed batch."""
+    student, teacher, optimizer, images, labels = timm_setup(model_name, batch)
 
     def step():
         outputs, outputs_kd = student(images)

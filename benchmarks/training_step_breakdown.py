@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+from machine import machine_line  # benchmarks/ is on sys.path
+
 # timm (torchvision) before TensorFlow / JAX: the other order segfaults on import.
 import timm
 import torch
@@ -39,24 +41,6 @@ import torch.nn.functional as F
 SIZE = 224
 MODELS = {"tiny": "deit_tiny_distilled_patch16_224", "small": "deit_small_distilled_patch16_224"}
 LAYERS = ("LayerNorm", "attention", "MLP (GELU)", "encoder block")
-
-
-def machine_line():
-    """CPU model, cores this process may use, and whether AVX512 / BF16 instructions exist."""
-    model, flags = "unknown CPU", set()
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    def has(flag):
-        return "yes" if flag in flags else "no"
-    return (
-        f"{model}, {len(os.sched_getaffinity(0))} cores, avx2 {has('avx2')}, "
-        f"avx512f {has('avx512f')}, avx512_bf16 {has('avx512_bf16')}"
-    )
 
 
 def time_in_turns(runs, repeats, warmup):
@@ -80,13 +64,7 @@ def timm_parts(model_name, batch):
     """{part: callable} of timm's student, teacher and one block's layers."""
     import distillation_step
 
-    student = timm.create_model(model_name, drop_path_rate=0.1)
-    student.set_distilled_training(True)  # training forward returns (class, distillation) logits
-    student.train()
-    teacher = timm.create_model("regnety_002").eval()
-    optimizer = torch.optim.AdamW(student.parameters(), lr=5e-4, weight_decay=0.05)
-    images = torch.randn(batch, 3, SIZE, SIZE)
-    labels = torch.randint(0, 1000, (batch,))
+    student, teacher, optimizer, images, labels = distillation_step.timm_setup(model_name, batch)
 
     def forward():
         with torch.no_grad():
