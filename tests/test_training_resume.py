@@ -48,6 +48,15 @@ def _rows(path):
         return [row for row in csv.DictReader(handle)]
 
 
+def _committed_epoch(run):
+    """The epoch of the run's committed checkpoint (0 before the first)."""
+    try:
+        with open(os.path.join(run, "checkpoints", "checkpoint.json")) as handle:
+            return json.load(handle)["epoch"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """`(straight, killed)` run folders; the killed one was resumed by the same command.
@@ -62,17 +71,16 @@ def runs(tmp_path_factory):
         COMMAND + EXACT + ["--output", straight], stdout=straight_log, stderr=subprocess.STDOUT,
     )
     try:
-        log = os.path.join(killed, "log.csv")
         first = subprocess.Popen(COMMAND + EXACT + ["--output", killed], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 240
-        while len(_rows(log)) < 2 and first.poll() is None and time.time() < deadline:
+        # The commit point of epoch 2 (the CSV row is written before the checkpoint).
+        while _committed_epoch(killed) < 2 and first.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)  # into the third epoch
         assert first.poll() is None, "the first run ended before it could be killed"
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
-        with open(os.path.join(killed, "checkpoints", "checkpoint.json")) as handle:
-            killed_after = json.load(handle)["epoch"]
+        killed_after = _committed_epoch(killed)
         resumed = subprocess.run(COMMAND + EXACT + ["--output", killed], capture_output=True, text=True, timeout=300)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert uninterrupted.wait(timeout=300) == 0, (base / "straight.log").read_text()[-3000:]
