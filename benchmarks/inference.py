@@ -4,7 +4,7 @@
     python benchmarks/inference.py --quick                      # smoke run: noisy, fewer repetitions
     python benchmarks/inference.py --models small --batches 32  # one cell of the table
 
-keras-hub's rows need `pip install --no-deps keras-hub==0.32.0 kagglehub tokenizers
+keras-hub's rows need `pip install --no-deps keras-hub==0.32.0 kagglehub kagglesdk tokenizers
 sentencepiece` (its own requirements would install `tensorflow` over `tensorflow-cpu`);
 without it they are left out with the reason printed. OpenVINO int8 needs `pip install
 nncf` (likewise).
@@ -40,6 +40,7 @@ FLOPs).
 
 import argparse
 import gc
+import importlib
 import os
 import tempfile
 import time
@@ -115,13 +116,17 @@ def openvino_int8(xml_path, calibration_images):
     )
 
 
-def nncf_missing():
-    """Why the OpenVINO int8 rows are left out, or None when NNCF imports."""
+def missing(module, install):
+    """Why the rows that need `module` are left out (with the `install` command), or None when it imports."""
     try:
-        import nncf  # noqa: F401
+        importlib.import_module(module)
     except ImportError as error:
-        return f"{error}; install: pip install nncf"
+        return f"{error}; install: {install}"
     return None
+
+
+NNCF_INSTALL = "pip install nncf"
+KERAS_HUB_INSTALL = "pip install --no-deps keras-hub==0.32.0 kagglehub kagglesdk tokenizers sentencepiece"
 
 
 def export_all(model, folder, calibration_images):
@@ -138,7 +143,7 @@ def export_all(model, folder, calibration_images):
     timed("onnx_int8", lambda: onnx_int8(exports["onnx"], os.path.join(folder, "model_int8.onnx")))
     timed("openvino", lambda: os.path.join(
         keras_deit.export_openvino(model, os.path.join(folder, "openvino")), "model.xml"))
-    if not nncf_missing():
+    if not missing("nncf", NNCF_INSTALL):
         timed("openvino_int8", lambda: openvino_int8(exports["openvino"], calibration_images))
     timed("litert", lambda: os.path.join(
         keras_deit.export_litert(model, os.path.join(folder, "litert")), "model.tflite"))
@@ -275,21 +280,12 @@ RUNTIMES = (
 )
 
 
-def keras_hub_missing():
-    """Why keras-hub's rows are left out, or None when it imports."""
-    try:
-        import keras_hub  # noqa: F401
-    except ImportError as error:
-        return f"{error}; install: pip install --no-deps keras-hub==0.32.0 kagglehub tokenizers sentencepiece"
-    return None
-
-
 def chunked_logits(logits_of, images, batch):
     """`logits_of` over `images` in calls of `batch` images (the runner's fixed input size)."""
     return np.concatenate([logits_of(images[start : start + batch]) for start in range(0, len(images), batch)])
 
 
-def measure_size(size, batches, *, quick, error_images, missing):
+def measure_size(size, batches, *, quick, error_images, left_out):
     """Yields one dict per (batch, runtime) row for one model size, its exports in a temporary folder."""
     keras.utils.set_random_seed(0)
     model = SIZES[size]["factory"]()
@@ -303,7 +299,7 @@ def measure_size(size, batches, *, quick, error_images, missing):
             # Batch-1 calls are short: more of them for a stable median.
             repeats = (1 if quick else 3) * (8 if batch == 1 else 1)
             for label, runner in RUNTIMES:
-                if missing.get(label):
+                if left_out.get(label):
                     continue
                 run, logits_of = runner(setup, batch)
                 row = dict(size=size, batch=batch, label=label, agreement="—", difference="—")
@@ -335,14 +331,17 @@ def main():
     print(machine_line())
     print(f"torch {torch.__version__}, timm {timm.__version__}, tf {tf.__version__}, keras {keras.__version__}")
     # Rows whose package is missing: left out, the reason printed.
-    missing = {"keras-hub (TF+XLA)": keras_hub_missing(), "OpenVINO int8 (NNCF)": nncf_missing()}
-    for label, reason in missing.items():
+    left_out = {
+        "keras-hub (TF+XLA)": missing("keras_hub", KERAS_HUB_INSTALL),
+        "OpenVINO int8 (NNCF)": missing("nncf", NNCF_INSTALL),
+    }
+    for label, reason in left_out.items():
         if reason:
             print(f"{label} rows left out: {reason}")
     rows = []
     for size in arguments.models:
         rows.extend(measure_size(size, arguments.batches, quick=arguments.quick, error_images=error_images,
-                                 missing=missing))
+                                 left_out=left_out))
         keras.backend.clear_session()
         gc.collect()
     # Measured at both ends of the run, the better of the two: a busy minute lowers one.
