@@ -36,6 +36,8 @@ setup(
         # torch/torchvision pinned: the pair that installs from this machine's disk.
         "test": [
             "pytest",
+            # Two test processes (`-n 2`): tracing and XLA compiling run on one core each.
+            "pytest-xdist",
             "torch==2.14.1",
             "torchvision==0.29.1",
             "timm",

