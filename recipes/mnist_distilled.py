@@ -9,9 +9,10 @@ Command:
     keras-deit train recipes/mnist_teacher.py --output runs/mnist_teacher
     keras-deit train recipes/mnist_distilled.py --output runs/mnist_distilled
 
-Expected: not yet measured at 30 epochs. Measured after 3 epochs (`keras-deit demo`,
-seed 0, teacher 2 epochs at 83.0%): class head 15.4%, distillation head 18.8%, both
-18.8% top-1 on the 1,000 test digits.
+Expected: 81.8 +- 2.6% top-1 on the 1,000 test digits with both heads (class head
+81.5 +- 2.5%, distillation head 82.0 +- 2.5%; 5 seeds, 20 epochs, teacher 97.4%;
+benchmarks/distillation_experiment.py), against 79.5 +- 2.1% without distillation; in
+`keras-deit demo`'s run (seed 0, teacher 10 epochs at 96.0%): 84.7 / 85.6 / 85.5%.
 """
 
 import dataclasses
