@@ -1,6 +1,6 @@
 """CPU inference throughput: timm, keras-hub and keras_deit under each serving runtime, in one run.
 
-    python benchmarks/inference.py                              # full table (~13 minutes on 2 cores)
+    python benchmarks/inference.py                              # full table (5 minutes on a 2-core Zen 5)
     python benchmarks/inference.py --quick                      # smoke run: noisy, fewer repetitions
     python benchmarks/inference.py --models small --batches 32  # one cell of the table
 

@@ -1,9 +1,10 @@
 """A small DeiT on scikit-learn's digits (offline, 1,437 training images, 32x32).
 
-The smallest end-to-end run of the training loop (no download), and the demo's student:
-DeiT with patch 8 (16 tokens), width 64, depth 4, 4 heads; batch 64, AdamW lr 2e-3,
-2 warmup epochs, 30 epochs, EMA 0.99; light augmentation (no flip, no RandAugment,
-Mixup, CutMix or erasing: 8x8 digits are neither symmetric nor rich enough).
+The smallest end-to-end run of the training loop (no download), and the student of
+`keras-deit demo --data digits`: DeiT with patch 8 (16 tokens), width 64, depth 4, 4
+heads; batch 64, AdamW lr 2e-3, 2 warmup epochs, 30 epochs, EMA 0.99; light augmentation
+(no flip, no RandAugment, Mixup, CutMix or erasing: 8x8 digits are neither symmetric nor
+rich enough).
 `recipes/digits_distilled.py` is the same student distilled from a convnet.
 
 Command:

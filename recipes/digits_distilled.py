@@ -9,8 +9,8 @@ Command:
     keras-deit train recipes/digits_teacher.py --output runs/digits_teacher
     keras-deit train recipes/digits_distilled.py --output runs/digits_distilled
 
-Expected: not yet measured at 30 epochs; `keras-deit demo` runs it shorter and prints
-its class, distillation and combined held-out top-1.
+Expected: not yet measured at 30 epochs; `keras-deit demo --data digits` runs it shorter
+and prints its class, distillation and combined held-out top-1.
 """
 
 import dataclasses

@@ -1,4 +1,4 @@
-"""A small convnet classifier: the offline demo's teacher, trained on the digits in seconds."""
+"""A small convnet classifier: the offline demo's teacher, trained on MNIST or the digits in seconds."""
 
 import keras
 
