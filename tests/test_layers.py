@@ -118,6 +118,64 @@ def test_gelu_gradient_equals_the_derivative_of_x_times_the_normal_cdf():
     np.testing.assert_allclose(gradient, upstream * numeric, atol=1e-5)
 
 
+def _mlp_gradients(layer, x, upstream):
+    """(output, d x, d weights) of sum(layer(x) * upstream) on the TensorFlow tape."""
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        output = layer(x, training=True)
+        weighted = tf.reduce_sum(tf.cast(output, "float32") * upstream)
+    gradients = tape.gradient(weighted, [x] + [w.value for w in layer.trainable_weights])
+    return np.asarray(output, "float32"), [np.asarray(g, "float32") for g in gradients]
+
+
+def test_mlp_gradients_equal_the_closed_form_with_gelu_recomputed():
+    layer = layers.Mlp(hidden_dim=16)
+    x = tokens(width=8) * 3
+    layer.build(x.shape)
+    upstream = RNG.normal(size=x.shape).astype("float32")
+    output, (dx, dw1, db1, dw2, db2) = _mlp_gradients(layer, x, upstream)
+    # The backward pass by hand in float64: out = gelu(x w1 + b1) w2 + b2.
+    w1, b1, w2, b2 = (np.asarray(w, "float64") for w in layer.weights)
+    x64 = x.astype("float64")
+    hidden = x64 @ w1 + b1
+    cdf = 0.5 * (1 + erf(hidden / np.sqrt(2)))
+    activation = hidden * cdf
+    slope = cdf + hidden * np.exp(-0.5 * hidden**2) / np.sqrt(2 * np.pi)
+    d_hidden = (upstream @ w2.T) * slope
+    flat = lambda array: array.reshape(-1, array.shape[-1])  # noqa: E731
+    np.testing.assert_allclose(output, activation @ w2 + b2, atol=1e-5)
+    np.testing.assert_allclose(dw2, flat(activation).T @ flat(upstream), atol=1e-4)
+    np.testing.assert_allclose(db2, flat(upstream).sum(0), atol=1e-5)
+    np.testing.assert_allclose(dw1, flat(x64).T @ flat(d_hidden), atol=1e-4)
+    np.testing.assert_allclose(db1, flat(d_hidden).sum(0), atol=1e-5)
+    np.testing.assert_allclose(dx, d_hidden @ w1.T, atol=1e-5)
+
+
+def test_mlp_under_mixed_bfloat16_and_int8_keeps_the_float32_gradients_within_their_precision():
+    x = tokens(width=8)
+    upstream = RNG.normal(size=x.shape).astype("float32")
+    reference = layers.Mlp(hidden_dim=16)
+    reference.build(x.shape)
+    _, expected = _mlp_gradients(reference, x, upstream)
+    mixed = layers.Mlp(hidden_dim=16, dtype="mixed_bfloat16")
+    mixed.build(x.shape)
+    mixed.set_weights(reference.get_weights())
+    output, gradients = _mlp_gradients(mixed, x, upstream)
+    assert output.dtype == np.float32 and np.asarray(mixed(x)).dtype == np.dtype("bfloat16")
+    for got, want in zip(gradients, expected):
+        np.testing.assert_allclose(got, want, atol=0.05 * np.abs(want).max())
+    # A quantized fc2 takes the Dense layer's own path: same outputs to int8 precision.
+    quantized = layers.Mlp(hidden_dim=16)
+    quantized.build(x.shape)
+    quantized.set_weights(reference.get_weights())
+    quantized.fc2.quantize("int8")
+    want = np.asarray(reference(x))
+    np.testing.assert_allclose(np.asarray(quantized(x)), want, atol=0.02 * np.abs(want).max())
+
+
 def test_drop_path_drops_whole_samples_at_the_rate_and_keeps_the_mean():
     layer = layers.DropPath(rate=0.3, seed=0)
     x = np.ones((4000, 3, 2), "float32")

@@ -1,8 +1,9 @@
 """The transformer MLP: Dense - exact GELU - Dense."""
 
 import keras
+from keras import ops
 
-from keras_deit.layers.gelu import gelu_exact
+from keras_deit.layers.gelu import gelu_dense, gelu_exact
 from keras_deit.layers.initializers import deit_normal
 
 
@@ -32,9 +33,14 @@ class Mlp(keras.layers.Layer):
         self.fc2.build(tuple(input_shape[:-1]) + (self.hidden_dim,))
 
     def call(self, tokens):
-        # The erf GELU of the official weights (not the tanh one), with a gradient that
-        # keeps only its input (gelu.py: about a fifth less memory in training).
-        return self.fc2(gelu_exact(self.fc1(tokens)))
+        # The erf GELU of the official weights (not the tanh one), with gradients that
+        # keep only its input (gelu.py): fc2 with the GELU in one op, unless fc2 is
+        # quantized or has LoRA, whose kernels only the Dense layer itself knows.
+        hidden = self.fc1(tokens)
+        if self.fc2.quantization_mode is not None or self.fc2.lora_enabled:
+            return self.fc2(gelu_exact(hidden))
+        kernel = ops.cast(self.fc2.kernel, hidden.dtype)
+        return gelu_dense(hidden, kernel, ops.cast(self.fc2.bias, hidden.dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape
