@@ -221,27 +221,25 @@ def _cubic(v1, v2, v3, v4, d):
 _ROWS_DTYPE, _GRID_DTYPE = "float64", "float32"
 
 
-def _tap_windows(image):
-    """(H, W + 1, 12) uint8: window k holds the pixels k - 2 .. k + 1, edges repeated.
+def _taps(coordinate, size):
+    """The 4 bicubic taps of each sample along one axis, clamped to the image as Pillow.
 
-    One gather of a window fetches a row's 4 bicubic taps (Pillow clamps each tap to the
-    image, which the repeated edge reproduces for a first tap in [-2, W - 2]).
+    Args:
+        coordinate: float tensor (H, W). Sample positions in pixel units, centres at k + 0.5.
+        size: int32 scalar. The image's length along that axis.
+
+    Returns:
+        (4 int32 index tensors (H, W), the position shifted to centres at k, its floor).
     """
-    pixels = tf.cast(image, "uint8")  # integer values 0..255: exact
-    padded = tf.concat([pixels[:, :1], pixels[:, :1], pixels, pixels[:, -1:], pixels[:, -1:]], axis=1)
-    width = tf.shape(image)[1]
-    return tf.concat([padded[:, k:k + width + 1] for k in range(4)], axis=-1)
+    coordinate = coordinate - 0.5
+    floor = tf.floor(coordinate)
+    first = tf.cast(floor, "int32") - 1
+    return [tf.clip_by_value(first + k, 0, size - 1) for k in range(4)], coordinate, floor
 
 
-def _planes(taps, *, rows, dtype):
-    """Gathered windows (H, W, [rows,] 12) to `rows` x 4 contiguous float planes (H, W, 3).
-
-    Tap-major planes make every step of the cubic an elementwise op on equal shapes.
-    """
-    shape = tf.shape(taps)
-    taps = tf.reshape(taps, tf.concat([shape[:2], [rows, 4, 3]], axis=0))
-    planes = tf.cast(tf.transpose(taps, (2, 3, 0, 1, 4)), dtype)  # (rows, 4, H, W, 3)
-    return [tf.unstack(row) for row in tf.unstack(planes)]
+def _pixels(flat, rows, columns, width, dtype):
+    """Pixels (H, W, 3) at (rows, columns) of an image flattened to (H * W, 3)."""
+    return tf.cast(tf.gather(flat, rows * width + columns), dtype)
 
 
 def _fraction(coordinate, floor, dtype):
@@ -250,32 +248,34 @@ def _fraction(coordinate, floor, dtype):
     return tf.broadcast_to(fraction, tf.concat([tf.shape(coordinate), [3]], axis=0))
 
 
-def _resample_rows(image, x_in):
-    """Bicubic along each row only: output (y, x) samples row y at `x_in` (pixel units,
-    centres at k + 0.5), which is Pillow's value whenever the row coordinate is exact."""
-    width = tf.shape(image)[1]
-    x_in = x_in - 0.5
-    x_floor = tf.floor(x_in)
-    # Window x_floor + 1 holds the taps x_floor - 1 .. x_floor + 2 (clamped to the image).
-    window = tf.clip_by_value(tf.cast(x_floor, "int32") + 1, 0, width)
-    taps = tf.gather(_tap_windows(image), window, batch_dims=1)  # (H, W, 12)
-    (planes,) = _planes(taps, rows=1, dtype=_ROWS_DTYPE)
-    return _cubic(*planes, _fraction(x_in, x_floor, _ROWS_DTYPE))
+def _resample(image, x_in, y_in, along):
+    """Pillow's bicubic at (x_in, y_in) (pixel units, centres at k + 0.5).
 
-
-def _resample(image, x_in, y_in):
-    """Pillow's 4x4 bicubic at (x_in, y_in) (pixel units, centres at k + 0.5)."""
+    `along` "x" / "y": the other coordinate is exact (a pixel centre), so only the 4 taps
+    along that axis count, which is Pillow's value there. Each tap is one gather of whole
+    pixels from the flattened image: XLA's CPU code for it is 1.5-3x faster than building
+    windows of taps (concatenations and transposes with 3 or 12 values innermost).
+    """
     shape = tf.shape(image)
     height, width = shape[0], shape[1]
-    x_in, y_in = x_in - 0.5, y_in - 0.5
-    x_floor, y_floor = tf.floor(x_in), tf.floor(y_in)
-    window = tf.clip_by_value(tf.cast(x_floor, "int32") + 1, 0, width)[..., None]
-    rows = tf.clip_by_value(tf.cast(y_floor, "int32")[..., None] + tf.range(-1, 3), 0, height - 1)
-    indices = tf.stack([rows, tf.broadcast_to(window, tf.shape(rows))], axis=-1)
-    taps = tf.gather_nd(_tap_windows(image), indices)  # (H, W, 4, 12)
-    dx = _fraction(x_in, x_floor, _GRID_DTYPE)
-    across = [_cubic(*row, dx) for row in _planes(taps, rows=4, dtype=_GRID_DTYPE)]
-    return _cubic(*across, _fraction(y_in, y_floor, _GRID_DTYPE))
+    flat = tf.reshape(image, (-1, 3))
+    rows = tf.broadcast_to(tf.range(height)[:, None], (height, width))
+    columns = tf.broadcast_to(tf.range(width)[None, :], (height, width))
+    if along == "x":
+        taps, x, floor = _taps(x_in, width)
+        planes = [_pixels(flat, rows, tap, width, _ROWS_DTYPE) for tap in taps]
+        return _cubic(*planes, _fraction(x, floor, _ROWS_DTYPE))
+    if along == "y":
+        taps, y, floor = _taps(y_in, height)
+        planes = [_pixels(flat, tap, columns, width, _ROWS_DTYPE) for tap in taps]
+        return _cubic(*planes, _fraction(y, floor, _ROWS_DTYPE))
+    x_taps, x, x_floor = _taps(x_in, width)
+    y_taps, y, y_floor = _taps(y_in, height)
+    dx = _fraction(x, x_floor, _GRID_DTYPE)
+    across = [
+        _cubic(*[_pixels(flat, row, column, width, _GRID_DTYPE) for column in x_taps], dx) for row in y_taps
+    ]
+    return _cubic(*across, _fraction(y, y_floor, _GRID_DTYPE))
 
 
 def affine(image, matrix, fill):
@@ -313,13 +313,7 @@ def _affine_kernel(image, coefficients, fill, along):
     x_in = a * xs + b * ys + c
     y_in = d * xs + e * ys + f
     inside = (x_in >= 0) & (y_in >= 0) & (x_in < width) & (y_in < height)
-    if along == "x":
-        value = _resample_rows(image, x_in)
-    elif along == "y":
-        transposed = tf.transpose(image, (1, 0, 2))
-        value = tf.transpose(_resample_rows(transposed, tf.transpose(y_in)), (1, 0, 2))
-    else:
-        value = _resample(image, x_in, y_in)
+    value = _resample(image, x_in, y_in, along)
     value = tf.cast(tf.floor(tf.clip_by_value(value, 0.0, 255.0)), "float32")
     return tf.where(inside[..., None], value, fill)
 
