@@ -12,18 +12,23 @@ def machine_line():
 
     Example:
     ```python
-    print(machine_line())  # "AMD EPYC 7B13, 2 cores; avx2 fma: yes; avx512f ...: no"
+    print(machine_line())  # "AMD EPYC 7B13 (family 25, model 1), 2 cores; avx2 fma: yes; avx512f ...: no"
     ```
     """
-    model, flags = "unknown CPU", set()
+    fields, flags = {}, set()
     with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
         for line in cpuinfo:
             key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
+            key = key.strip()
+            if key in ("model name", "cpu family", "model"):
+                fields.setdefault(key, value.strip())
+            elif key == "flags":
                 flags = set(value.split())
                 break
+    # A cloud CPU's name may be just "AMD EPYC": family and model tell the generation.
+    model = fields.get("model name", "unknown CPU")
+    if "cpu family" in fields:
+        model += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
     present = [flag for flag in FLAGS if flag in flags]
     absent = [flag for flag in FLAGS if flag not in flags]
     return (
