@@ -11,9 +11,10 @@ TensorFlow, with XLA (`jit_compile=True`) and as a plain TF graph; timm runs the
 written like the official `engine.py` / `losses.py` in stock PyTorch eager mode with the
 same number of threads. `--bfloat16` adds both in bfloat16: keras_deit's `mixed_bfloat16`
 policy as a TF graph (oneDNN's BF16 matmuls, which need AVX512-BF16 or AMX; XLA's CPU
-backend does not use them) and timm under `torch.autocast("cpu", torch.bfloat16)`. Images/s
-is the median over the timed steps after warm-up; the last column is relative to timm in
-the same precision.
+backend does not use them) and timm under `torch.autocast("cpu", torch.bfloat16)`. The steps
+of one precision take turns, one step each per round, so a change in the shared machine's
+load slows them alike; images/s is the median over the timed rounds after warm-up; the last
+column is relative to timm in the same precision.
 """
 
 import argparse
@@ -30,7 +31,7 @@ import numpy as np  # noqa: E402
 from keras_deit.distillation.model import DistillationModel  # noqa: E402
 from keras_deit.models.deit_variants import DeiTSmall, DeiTTiny  # noqa: E402
 from keras_deit.teachers import RegNetY002  # noqa: E402
-from timing import median_rate  # noqa: E402  (benchmarks/ is on sys.path)
+from timing import time_in_turns  # noqa: E402  (benchmarks/ is on sys.path)
 
 BATCH = 32
 SIZE = 224
@@ -121,13 +122,12 @@ def main():
     print("| DeiT-Ti distillation step, teacher RegNetY-200MF | precision | images/s | vs timm |")
     print("|---|---|---|---|")
     for precision, rows in tables.items():
-        rates = {}
-        for name, make_step in rows:
-            rates[name] = median_rate(make_step(), BATCH, repeats, warmup)
-            keras.backend.clear_session()
+        steps = {name: make_step() for name, make_step in rows}
+        rates = {name: BATCH / seconds for name, seconds in time_in_turns(steps, repeats, warmup).items()}
         reference = rates[rows[0][0]]
         for name, rate in rates.items():
             print(f"| {name} | {precision} | {rate:.1f} | {rate / reference:.2f}x |", flush=True)
+        keras.backend.clear_session()
 
 
 if __name__ == "__main__":

@@ -22,3 +22,27 @@ def median_rate(run, batch, repeats, warmup=2):
         run()
         rates.append(batch / (time.perf_counter() - start))
     return statistics.median(rates)
+
+
+
+def time_in_turns(runs, repeats, warmup=2):
+    """{name: median seconds} of several `runs` ({name: run}) timed in turns, one call each per round.
+
+    On a shared machine whose load drifts, timing one runtime after the other lets the
+    drift decide the ratio; taking turns gives every runtime the same load.
+
+    Example:
+    ```python
+    time_in_turns({"a": lambda: a(images), "b": lambda: b(images)}, repeats=10)
+    ```
+    """
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    seconds = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in seconds.items()}

@@ -26,12 +26,11 @@ Parts (distilled student, 224x224, float32, stochastic depth 0.1, random weights
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 from machine import machine_line  # benchmarks/ is on sys.path
+from timing import time_in_turns
 
 # timm (torchvision) before TensorFlow / JAX: the other order segfaults on import.
 import timm
@@ -41,20 +40,6 @@ import torch.nn.functional as F
 SIZE = 224
 MODELS = {"tiny": "deit_tiny_distilled_patch16_224", "small": "deit_small_distilled_patch16_224"}
 LAYERS = ("LayerNorm", "attention", "MLP (GELU)", "encoder block")
-
-
-def time_in_turns(runs, repeats, warmup):
-    """Median seconds of each callable in `runs` (a dict), the callables taking turns."""
-    for run in runs.values():
-        for _ in range(warmup):
-            run()
-    seconds = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 # ---------------------------------------------------------------- timm (torch eager)
