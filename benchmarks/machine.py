@@ -12,7 +12,7 @@ def machine_line():
 
     Example:
     ```python
-    print(machine_line())  # "AMD EPYC 7B13 (family 25, model 1), 2 cores; avx2 fma: yes; avx512f ...: no"
+    print(machine_line())  # "AMD EPYC 7B13 (family 25, model 1), 2 cores; present: avx2 fma; absent: ..."
     ```
     """
     fields, flags = {}, set()

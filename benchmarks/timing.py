@@ -24,7 +24,6 @@ def median_rate(run, batch, repeats, warmup=2):
     return statistics.median(rates)
 
 
-
 def time_in_turns(runs, repeats, warmup=2):
     """{name: median seconds} of several `runs` ({name: run}) timed in turns, one call each per round.
 
