@@ -136,3 +136,36 @@ def load_weights_skipping(model, filepath, objects_to_skip, *, skip_mismatch=Fal
     keras.saving.load_weights(
         model, filepath, skip_mismatch=skip_mismatch, objects_to_skip=objects_to_skip, **kwargs
     )
+
+
+XLA_CPU_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
+
+
+def prefer_low_memory_xla_cpu_schedule():
+    """Asks XLA's CPU compiler for its memory-minimizing schedule; True if the flag was set.
+
+    Unstable: `--xla_cpu_enable_concurrency_optimized_scheduler=false`, an XLA debug flag
+    passed through the `XLA_FLAGS` environment variable, checked on TensorFlow 2.21.0 (its
+    XLA defaults to a breadth-first schedule that runs more ops at once and keeps more
+    buffers alive; false picks the depth-first, memory-minimizing one). No TensorFlow API
+    sets an XLA debug option. XLA reads `XLA_FLAGS` once, at a process's first XLA
+    compilation, so this acts only before that, and it aborts the process on a flag it does
+    not know, so the flag is set only on the TensorFlow minor versions checked. Flags the
+    user set are kept, and a scheduler the user chose is left as it is.
+
+    Example:
+    ```python
+    from keras_deit import _compat
+    _compat.prefer_low_memory_xla_cpu_schedule()  # before the first jit_compile=True call
+    ```
+    """
+    import os
+
+    import tensorflow as tf
+
+    checked_minor = CHECKED_ON["tensorflow"].rsplit(".", 1)[0] + "."
+    flags = os.environ.get("XLA_FLAGS", "")
+    if not tf.__version__.startswith(checked_minor) or XLA_CPU_SCHEDULER_FLAG in flags:
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {XLA_CPU_SCHEDULER_FLAG}=false".strip()
+    return True

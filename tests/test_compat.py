@@ -1,6 +1,10 @@
 """Each private TF / Keras API fenced in keras_deit._compat still exists and behaves as used."""
 
 import inspect
+import json
+import os
+import subprocess
+import sys
 
 import h5py
 import keras
@@ -158,3 +162,46 @@ def test_weights_files_leave_out_and_keep_the_skipped_objects(tmp_path):
         np.testing.assert_array_equal(got, want)
     for got, want in zip(restored_skipped.get_weights(), skipped_before):
         np.testing.assert_array_equal(got, want)
+
+
+def test_the_low_memory_xla_cpu_schedule_flag_is_one_this_xla_knows():
+    # XLA aborts on a flag it does not know: the misspelt one fails, the real one computes.
+    script = (
+        "import tensorflow as tf; "
+        "print(tf.function(lambda x: x * 3.0 + 1.0, jit_compile=True)(tf.constant([1.0, 2.0])).numpy().tolist())"
+    )
+
+    def run(flags):
+        env = {**os.environ, "XLA_FLAGS": flags}
+        return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+
+    known = run(f"{_compat.XLA_CPU_SCHEDULER_FLAG}=false")
+    assert known.returncode == 0, known.stderr[-2000:]
+    assert json.loads(known.stdout.strip().splitlines()[-1]) == pytest.approx([4.0, 7.0])
+    misspelt = run(f"{_compat.XLA_CPU_SCHEDULER_FLAG}_misspelt=false")
+    assert misspelt.returncode != 0 and "Unknown flag" in misspelt.stderr
+
+
+LOW_MEMORY = f"{_compat.XLA_CPU_SCHEDULER_FLAG}=false"
+
+
+@pytest.mark.parametrize("before, after, changed", [
+    (None, LOW_MEMORY, True),
+    ("--xla_dump_to=/tmp/dump", f"--xla_dump_to=/tmp/dump {LOW_MEMORY}", True),
+    (f"{_compat.XLA_CPU_SCHEDULER_FLAG}=true", f"{_compat.XLA_CPU_SCHEDULER_FLAG}=true", False),
+])
+def test_the_low_memory_xla_cpu_schedule_keeps_the_users_flags(monkeypatch, before, after, changed):
+    if before is None:
+        monkeypatch.delenv("XLA_FLAGS", raising=False)
+    else:
+        monkeypatch.setenv("XLA_FLAGS", before)
+    assert _compat.prefer_low_memory_xla_cpu_schedule() is changed
+    assert os.environ["XLA_FLAGS"] == after
+
+
+def test_the_low_memory_xla_cpu_schedule_is_left_off_on_an_unchecked_tensorflow(monkeypatch):
+    # An XLA that does not know the flag would abort the process.
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(tf, "__version__", "2.99.0")
+    assert _compat.prefer_low_memory_xla_cpu_schedule() is False
+    assert "XLA_FLAGS" not in os.environ

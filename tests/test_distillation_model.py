@@ -225,6 +225,16 @@ def test_teacher_with_another_input_size_gets_bilinearly_resized_images():
     )
 
 
+@pytest.mark.parametrize("jit_compile, flags", [
+    (True, "--xla_cpu_enable_concurrency_optimized_scheduler=false"), (False, None), ("auto", None),
+])
+def test_compiling_for_xla_asks_for_the_low_memory_cpu_schedule(monkeypatch, jit_compile, flags):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    model = DistillationModel(student=tiny_student(), teacher=tiny_teacher(), distillation="hard")
+    model.compile(optimizer="adamw", jit_compile=jit_compile)
+    assert os.environ.get("XLA_FLAGS") == flags
+
+
 @pytest.mark.slow
 def test_xla_step_equals_the_graph_step():
     images, labels = batch()

@@ -192,12 +192,22 @@ class DistillationModel(keras.Model):
         weighted_metrics=None,
         **kwargs,
     ):
-        """As `keras.Model.compile`, without `loss` and metrics: the model sets both."""
+        """As `keras.Model.compile`, without `loss` and metrics: the model sets both.
+
+        With `jit_compile=True` on TensorFlow it also asks XLA's CPU compiler for its
+        memory-minimizing schedule (`keras_deit._compat.prefer_low_memory_xla_cpu_schedule`),
+        which takes effect if no XLA compilation ran in the process before.
+        """
         if any(arg is not None for arg in (loss, loss_weights, metrics, weighted_metrics)):
             raise ValueError(
                 "DistillationModel computes its own loss and metrics: compile it with the "
                 "optimizer (and run options) only."
             )
+        if kwargs.get("jit_compile") is True and keras.backend.backend() == "tensorflow":
+            # The step keeps the student's activations for its backward pass and the
+            # teacher's alongside: XLA's memory-minimizing schedule lowers the peak
+            # (benchmarks/training_memory.py) at no measured cost in speed.
+            _compat.prefer_low_memory_xla_cpu_schedule()
         super().compile(optimizer=optimizer, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
