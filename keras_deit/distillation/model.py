@@ -204,8 +204,8 @@ class DistillationModel(keras.Model):
                 "optimizer (and run options) only."
             )
         if kwargs.get("jit_compile") is True and keras.backend.backend() == "tensorflow":
-            # The step keeps the student's activations for its backward pass and the
-            # teacher's alongside: XLA's memory-minimizing schedule lowers the peak
+            # The step holds the student's activations for its backward pass while the
+            # teacher's forward runs: XLA's memory-minimizing schedule lowers the peak
             # (benchmarks/training_memory.py) at no measured cost in speed.
             _compat.prefer_low_memory_xla_cpu_schedule()
         super().compile(optimizer=optimizer, **kwargs)
