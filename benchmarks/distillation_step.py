@@ -13,8 +13,12 @@ same number of threads. `--bfloat16` adds both in bfloat16: keras_deit's `mixed_
 policy as a TF graph (oneDNN's BF16 matmuls, which need AVX512-BF16 or AMX; XLA's CPU
 backend does not use them) and timm under `torch.autocast("cpu", torch.bfloat16)`. The steps
 of one precision take turns, one step each per round, so a change in the shared machine's
-load slows them alike; images/s is the median over the timed rounds after warm-up; the last
-column is relative to timm in the same precision.
+load slows them alike; images/s is the median over the timed rounds after warm-up, `vs timm`
+relative to timm in the same precision. The step's FLOPs are counted once by torch's
+`FlopCounterMode` on timm's step (attention as matmuls, so that it is counted), and each
+row's rate is given as GFLOP/s and as a fraction of TensorFlow's float32 matmul rate
+(2048x2048) measured at the start and end of the run, the better of the two: how much room
+the machine leaves above each runtime.
 """
 
 import argparse
@@ -24,6 +28,7 @@ import os
 import timm
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -58,9 +63,13 @@ def keras_step(jit_compile, model_name=STUDENT, batch=BATCH, policy="float32"):
     return lambda: model.train_on_batch(images, labels)
 
 
-def timm_setup(model_name=STUDENT, batch=BATCH):
-    """(student, teacher, AdamW, images, labels) of the official engine in torch eager."""
+def timm_setup(model_name=STUDENT, batch=BATCH, fused_attention=True):
+    """(student, teacher, AdamW, images, labels) of the official engine in torch eager
+    (`fused_attention=False`: attention as two matmuls, which torch's FLOP counter sees)."""
     student = timm.create_model(model_name, drop_path_rate=0.1)
+    for module in student.modules():
+        if hasattr(module, "fused_attn"):
+            module.fused_attn = module.fused_attn and fused_attention
     student.set_distilled_training(True)  # training forward returns (class, distillation) logits
     student.train()
     teacher = timm.create_model("regnety_002").eval()
@@ -70,10 +79,10 @@ def timm_setup(model_name=STUDENT, batch=BATCH):
     return student, teacher, optimizer, images, labels
 
 
-def timm_step(model_name=STUDENT, batch=BATCH, bfloat16=False):
+def timm_step(model_name=STUDENT, batch=BATCH, bfloat16=False, fused_attention=True):
     """The official engine's hard-distillation step in torch eager, on a fixed batch
     (`bfloat16`: forward under CPU autocast, as the official `--amp` does on GPUs)."""
-    student, teacher, optimizer, images, labels = timm_setup(model_name, batch)
+    student, teacher, optimizer, images, labels = timm_setup(model_name, batch, fused_attention)
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
@@ -92,6 +101,15 @@ def timm_step(model_name=STUDENT, batch=BATCH, bfloat16=False):
     return step
 
 
+def step_flops(model_name=STUDENT, batch=BATCH):
+    """FLOPs of one step (student forward + backward, teacher forward), as torch's
+    `FlopCounterMode` counts timm's: matmuls and convolutions, the attention's included."""
+    step = timm_step(model_name, batch, fused_attention=False)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer timed steps")
@@ -104,10 +122,12 @@ def main():
     import tensorflow as tf
 
     from machine import machine_line  # benchmarks/ is on sys.path
+    from matmul_peak import matmul_peak_flops
 
     print(f"torch {torch.__version__}, timm {timm.__version__}, tf {tf.__version__}, ", end="")
     print(f"keras {keras.__version__}; {machine_line()}")
-    print()
+    flops = step_flops()
+    peaks = [matmul_peak_flops(repeats=repeats)]
     # (row, runner) per precision; each table's first row is its reference.
     tables = {"float32": [
         ("timm + torch (eager)", lambda: timm_step()),
@@ -119,16 +139,28 @@ def main():
             ("timm + torch (eager, autocast)", lambda: timm_step(bfloat16=True)),
             ("keras_deit (TF graph, mixed_bfloat16)", lambda: keras_step(False, policy="mixed_bfloat16")),
         ]
-    print("| DeiT-Ti distillation step, teacher RegNetY-200MF | precision | images/s | vs timm |")
-    print("|---|---|---|---|")
+    rates = {}
     for precision, rows in tables.items():
         steps = {name: make_step() for name, make_step in rows}
-        rates = {name: BATCH / seconds for name, seconds in time_in_turns(steps, repeats, warmup).items()}
-        reference = rates[rows[0][0]]
-        for name, rate in rates.items():
-            print(f"| {name} | {precision} | {rate:.1f} | {rate / reference:.2f}x |", flush=True)
+        seconds = time_in_turns(steps, repeats, warmup)
+        rates[precision] = {name: BATCH / seconds[name] for name, _ in rows}
         keras.backend.clear_session()
-
+    # Measured at both ends of the run, the better of the two: a busy minute lowers one.
+    peaks.append(matmul_peak_flops(repeats=repeats))
+    peak = max(peaks)
+    print(f"one step: {flops / 1e9:.0f} GFLOP ({flops / BATCH / 1e9:.2f} an image, torch's FlopCounterMode on "
+          f"timm's step); TF float32 matmul peak (2048x2048, start / end of the run): "
+          f"{peaks[0] / 1e9:.0f} / {peaks[1] / 1e9:.0f} GFLOP/s")
+    print()
+    print("| DeiT-Ti distillation step, teacher RegNetY-200MF | precision | images/s | vs timm "
+          "| GFLOP/s | % of f32 matmul peak |")
+    print("|---|---|---|---|---|---|")
+    for precision, precision_rates in rates.items():
+        reference = next(iter(precision_rates.values()))
+        for name, rate in precision_rates.items():
+            achieved = rate * flops / BATCH
+            print(f"| {name} | {precision} | {rate:.1f} | {rate / reference:.2f}x "
+                  f"| {achieved / 1e9:.0f} | {100 * achieved / peak:.0f}% |")
 
 if __name__ == "__main__":
     main()

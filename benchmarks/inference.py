@@ -57,6 +57,7 @@ import tensorflow as tf  # noqa: E402
 import keras_deit  # noqa: E402
 from keras_deit.export.litert import write_litert  # noqa: E402
 from machine import machine_line  # noqa: E402  (benchmarks/ is on sys.path)
+from matmul_peak import matmul_peak_flops  # noqa: E402
 from timing import median_rate  # noqa: E402
 
 SIZES = {
@@ -72,17 +73,6 @@ def deit_flops_per_image(width, depth=12, tokens=197, patches=196, patch=16, cla
     per_block = tokens * (3 * width * width + width * width + 8 * width * width)
     attention = 2 * tokens * tokens * width
     return 2 * (embed + depth * (per_block + attention) + width * classes)
-
-
-def matmul_peak_flops(size=2048, repeats=10):
-    """Best float32 matmul rate TensorFlow reaches here (FLOP/s), with or without XLA."""
-    a = tf.random.normal((size, size))
-    b = tf.random.normal((size, size))
-    rates = []
-    for jit_compile in (False, True):
-        matmul = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=jit_compile)
-        rates.append(median_rate(lambda: matmul(a, b).numpy(), 1, repeats, warmup=3))
-    return max(rates) * 2 * size**3
 
 
 def random_images(count, seed):

@@ -7,6 +7,8 @@ configured as timm's `create_scheduler` does for `--sched cosine`. keras_deit tr
 same weights with `DistillationModel`, `build_optimizer` and `WarmupCosineSchedule`.
 """
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -130,7 +132,7 @@ def timm_heads(student, images):
         return tuple(t.numpy() for t in student(timm_input(images)))
 
 
-def train_keras(student, teacher, batches, *, kind, stepping):
+def train_keras(student, teacher, batches, *, kind, stepping, jit_compile):
     model = keras_deit.DistillationModel(student=student, teacher=teacher, distillation=kind, alpha=ALPHA, tau=TAU)
     schedule = WarmupCosineSchedule(
         peak_learning_rate=PEAK_LR, total_steps=EPOCHS * UPDATES_PER_EPOCH,
@@ -141,7 +143,7 @@ def train_keras(student, teacher, batches, *, kind, stepping):
     optimizer = build_optimizer(
         variables=student.trainable_variables, learning_rate=schedule, weight_decay=WEIGHT_DECAY, epsilon=1e-8
     )
-    model.compile(optimizer=optimizer)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile)
     losses, rates = [], []
     for images, targets in batches:
         rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
@@ -150,9 +152,14 @@ def train_keras(student, teacher, batches, *, kind, stepping):
     return np.array(losses), np.array(rates)
 
 
-@pytest.mark.parametrize("stepping", ["epoch", "update"])
-@pytest.mark.parametrize("kind", ["hard", "soft"])
-def test_distillation_training_equals_official_loop(timm_models, tmp_path, kind, stepping):
+# As a TF graph (Keras' choice on a CPU) and under XLA (what `keras_deit.train` compiles
+# with one replica, on a CPU too).
+@pytest.mark.parametrize("kind, stepping, jit_compile", [
+    ("hard", "epoch", False), ("soft", "epoch", False), ("hard", "update", False), ("soft", "update", False),
+    ("hard", "update", True),
+])
+def test_distillation_training_equals_official_loop(timm_models, tmp_path, monkeypatch, kind, stepping, jit_compile):
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # compile(jit_compile=True) appends to it
     reference = timm_models(
         "deit_tiny_distilled_patch16_224", img_size=IMAGE_SIZE, patch_size=8, embed_dim=64, depth=2,
         num_heads=2, num_classes=NUM_CLASSES, drop_rate=0.0, drop_path_rate=0.0,
@@ -177,7 +184,7 @@ def test_distillation_training_equals_official_loop(timm_models, tmp_path, kind,
     official_losses, official_rates = train_official(
         reference, teacher, batches, kind=kind, t_in_epochs=stepping == "epoch"
     )
-    losses, rates = train_keras(student, ported, batches, kind=kind, stepping=stepping)
+    losses, rates = train_keras(student, ported, batches, kind=kind, stepping=stepping, jit_compile=jit_compile)
 
     np.testing.assert_allclose(rates, official_rates, rtol=1e-6, atol=0)
     np.testing.assert_allclose(losses, official_losses, rtol=1e-4, atol=0)

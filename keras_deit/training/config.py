@@ -191,6 +191,11 @@ class TrainingConfig:
         gradient_accumulation_steps: int. Micro-batches per update.
         mixed_precision: "auto" (bfloat16 on TPU, float16 on GPU, float32 on CPU) or a
             Keras policy name.
+        jit_compile: True (the step compiled by XLA), False (a TF graph, XLA off) or
+            "auto": XLA when the run has one replica, on a CPU too, where Keras' own
+            "auto" would run the graph (XLA's step is the faster one there:
+            `benchmarks/distillation_step.py`); Keras' choice under a multi-replica
+            strategy. TPUs always compile.
         seed: int. Seed of initialization, dropout and augmentation.
         init_from: str or None. A checkpoint to start from (fine-tuning): .pth / .keras
             / .weights.h5 / URL.
@@ -212,6 +217,7 @@ class TrainingConfig:
     ema_momentum: Optional[float] = _field(0.99996, BELOW_1)
     gradient_accumulation_steps: int = _field(1, AT_LEAST_1)
     mixed_precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"
+    jit_compile: Literal["auto", True, False] = "auto"
     seed: int = _field(0, AT_LEAST_0)
     init_from: Optional[str] = None
     steps_per_epoch: Optional[int] = _field(None, AT_LEAST_1)
@@ -273,7 +279,8 @@ def type_name(annotation):
 def _is_instance(value, annotation):
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is Literal:
-        return value in arguments
+        # By type as well: `1 == True`, but 1 is not the choice True.
+        return any(value == choice and type(value) is type(choice) for choice in arguments)
     if origin is typing.Union:
         return any(_is_instance(value, argument) for argument in arguments)
     if annotation is type(None):

@@ -31,9 +31,10 @@ def parse_value(key, text, annotation):
     if annotation is str:
         return text
     if origin is Literal:
-        if text not in arguments:
-            raise ValueError(f"--set {key}={text}: expected {type_name(annotation)}.")
-        return text
+        for choice in arguments:
+            if text == str(choice) or (isinstance(choice, bool) and text == str(choice).lower()):
+                return choice
+        raise ValueError(f"--set {key}={text}: expected {type_name(annotation)}.")
     if annotation is bool:
         if text not in ("True", "False", "true", "false"):
             raise ValueError(f"--set {key}={text}: expected bool (True or False).")

@@ -1,4 +1,4 @@
-"""The `tf.distribute` strategy and mixed-precision policy for the machine we run on."""
+"""The `tf.distribute` strategy, mixed-precision policy and compiler for the machine we run on."""
 
 import glob
 import json
@@ -77,3 +77,23 @@ def is_chief():
     if "chief" in config.get("cluster", {}):
         return task.get("type") == "chief"
     return task.get("type") == "worker" and task.get("index", 0) == 0
+
+
+def jit_compile_setting(strategy, setting="auto"):
+    """The `jit_compile` to pass to `model.compile` for `setting` under `strategy`.
+
+    Args:
+        strategy: the `tf.distribute.Strategy` in use.
+        setting: True, False or "auto". "auto": True (XLA) with one replica, CPU
+            included, where Keras' own "auto" picks the TF graph although XLA's training
+            step is the faster there (`benchmarks/distillation_step.py`); Keras' "auto"
+            under a multi-replica or TPU strategy.
+
+    Example:
+    ```python
+    jit_compile_setting(tf.distribute.get_strategy())  # True
+    ```
+    """
+    if setting == "auto" and strategy.num_replicas_in_sync == 1 and not is_tpu(strategy):
+        return True
+    return setting

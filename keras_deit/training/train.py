@@ -36,7 +36,9 @@ from keras_deit.training.multi_worker_keras import repaired_for
 from keras_deit.training.resume_guard import check_resume_folder
 from keras_deit.weights.transfer import initialize_from
 from keras_deit.training.soft_target_loss import SoftTargetCrossEntropy
-from keras_deit.training.strategy import choose_strategy, is_chief, is_tpu, mixed_precision_policy
+from keras_deit.training.strategy import (
+    choose_strategy, is_chief, is_tpu, jit_compile_setting, mixed_precision_policy,
+)
 
 
 def _check_files(config):
@@ -114,7 +116,10 @@ def _train_holding_lock(config, output_dir, *, verbose):
             compute_dtype="float32" if is_tpu(strategy) else "float64",
         )
         # A DistillationModel computes its own loss; the student alone learns the targets.
-        model.compile(optimizer=optimizer, **({} if model is not student else {"loss": SoftTargetCrossEntropy()}))
+        model.compile(
+            optimizer=optimizer, jit_compile=jit_compile_setting(strategy, training.jit_compile),
+            **({} if model is not student else {"loss": SoftTargetCrossEntropy()}),
+        )
         # Built now so a checkpoint restores the moments, the step counter and the EMA.
         model.optimizer.build(model.trainable_variables)
         if checkpoint:
