@@ -9,6 +9,7 @@ from keras_deit.data import make_dataset
 from keras_deit.data.eval_transform import resize_and_center_crop
 from keras_deit.data.mixup_cutmix import mix_batch, smooth_one_hot
 from keras_deit.data.random_erasing import random_erasing
+from keras_deit.data.slice_update import paste_box
 from keras_deit.data.random_resized_crop import sample_crop_window
 from keras_deit.data.repeated_augmentation import epoch_indices
 
@@ -119,6 +120,18 @@ def test_crop_window_follows_torchvision():
     # An image too thin for every draw falls back to a centre crop of clamped ratio.
     top, left, height, width = sample_crop_window(tf.constant([10, 200]), tf.constant([0, 0]), scale=(0.9, 1.0)).numpy()
     assert (height, width) == (10, 13) and (top, left) == (0, 93)
+
+
+@pytest.mark.parametrize("top, left, height, width", [
+    (0, 0, 5, 7), (3, 2, 4, 4), (6, 3, 4, 6), (0, 8, 10, 1), (9, 0, 1, 9), (0, 0, 10, 9),
+])
+def test_paste_box_writes_the_patch_as_numpy_slice_assignment(top, left, height, width):
+    rng = np.random.default_rng(top * 10 + left)
+    image = rng.normal(size=(10, 9, 3)).astype("float32")
+    patch = rng.normal(size=(height, width, 3)).astype("float32")
+    expected = image.copy()
+    expected[top:top + height, left:left + width] = patch
+    np.testing.assert_array_equal(paste_box(tf.constant(image), top, left, tf.constant(patch)).numpy(), expected)
 
 
 def test_random_erasing_fills_one_box_with_normalized_noise():

@@ -18,7 +18,7 @@ import math
 
 import tensorflow as tf
 
-from keras_deit.data.slice_update import update_slice
+from keras_deit.data.slice_update import paste_box
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -81,8 +81,6 @@ def random_erasing(
         # Noise for the box only, written over it: 3 images in 4 keep theirs untouched.
         noise = tf.random.stateless_normal(tf.stack([box[2], box[3], 3]), noise_seed)
         noise = 255.0 * (tf.constant(mean) + tf.constant(std) * noise)
-        return update_slice(
-            image, [box[0], box[1], 0], [box[0] + box[2], box[1] + box[3], 3], noise
-        )
+        return paste_box(image, box[0], box[1], noise)
 
     return tf.cond(erase, erased, lambda: tf.identity(image))

@@ -1,16 +1,27 @@
-"""Writing a box into a tensor without a full-size mask."""
+"""Writing a box into an image without a full-size mask."""
 
 import tensorflow as tf
 
 
-def update_slice(tensor, begin, end, value):
-    """`tensor` with `tensor[begin:end] = value` (one copy, no mask over the whole).
+def paste_box(image, top, left, patch):
+    """`image` with `image[top:top + h, left:left + w] = patch`, (h, w) the patch's size.
+
+    Three concatenations of slices: on a CPU in tf.data about half the time of
+    `TensorStridedSliceUpdate` for a box in a 224x224 image
+    (`benchmarks/data_pipeline_stages.py`, the erasing row).
+
+    Args:
+        image: tensor (H, W, ...).
+        top, left: int32 scalars. The box's corner; the patch must lie inside the image.
+        patch: tensor (h, w, ...), the image's other dimensions and dtype.
 
     Example:
     ```python
-    update_slice(tf.zeros((4, 4)), [1, 1], [3, 3], tf.ones((2, 2)))  # a centered 2x2 box of ones
+    import tensorflow as tf
+    paste_box(tf.zeros((4, 4)), 1, 1, tf.ones((2, 2)))  # a centered 2x2 box of ones
     ```
     """
-    return tf.raw_ops.TensorStridedSliceUpdate(
-        input=tensor, begin=tf.stack(begin), end=tf.stack(end), strides=tf.ones_like(tf.stack(begin)), value=value
-    )
+    height, width = tf.shape(patch)[0], tf.shape(patch)[1]
+    rows = image[top:top + height]
+    band = tf.concat([rows[:, :left], patch, rows[:, left + width:]], axis=1)
+    return tf.concat([image[:top], band, image[top + height:]], axis=0)
