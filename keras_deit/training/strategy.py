@@ -86,7 +86,7 @@ def jit_compile_setting(strategy, setting="auto"):
         strategy: the `tf.distribute.Strategy` in use.
         setting: True, False or "auto". "auto": True (XLA) with one replica, CPU
             included, where Keras' own "auto" picks the TF graph although XLA's training
-            step is the faster there (`benchmarks/distillation_step.py`); Keras' "auto"
+            step is the faster one there (`benchmarks/distillation_step.py`); Keras' "auto"
             under a multi-replica or TPU strategy.
 
     Example:
