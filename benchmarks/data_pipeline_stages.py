@@ -35,10 +35,20 @@ from data_pipeline import _patch_timm_posterize, make_photo_folder  # benchmarks
 from machine import machine_line
 
 BATCH = 32
+# The table's rows, in order; a side without the stage leaves its cell empty.
+PER_ELEMENT = "tf.data + Python per element (identity map over cached images)"
+DECODE = "read + decode (timm: the whole image; keras_deit: the crop)"
+RESIZE = "crop + antialiased bicubic resize to 224"
+RAND_AUGMENT = "RandAugment m9-mstd0.5"
+NORMALIZE = "to tensor + normalize"
+ERASING = "random erasing (p 0.25)"
+MIX = "Mixup / CutMix + label smoothing (per image, batches of 32)"
+STAGES = (PER_ELEMENT, DECODE, RESIZE, RAND_AUGMENT, NORMALIZE, ERASING, MIX)
 
 
 def timm_stages(paths, images):
-    """[(stage, run over `images` inputs, inputs of the next stage)] of timm's transform."""
+    """[(stage, transform, its inputs, images per input)] of timm's transform; inputs None:
+    the previous stage's outputs, a function: made from them."""
     import torch
     from PIL import Image
     from timm.data import Mixup, create_transform
@@ -62,12 +72,12 @@ def timm_stages(paths, images):
         return [torch.stack(tensors[start:start + BATCH]) for start in range(0, len(tensors) - BATCH + 1, BATCH)]
 
     return [
-        ("read + decode (timm: the whole image; keras_deit: the crop)", load, [paths[i % len(paths)] for i in range(images)]),
-        ("crop + antialiased bicubic resize to 224", crop_resize, None),
-        ("RandAugment m9-mstd0.5", rand_augment, None),
-        ("to tensor + normalize", lambda image: normalize(to_tensor(image)), None),
-        ("random erasing (p 0.25)", erasing, None),
-        ("Mixup / CutMix + label smoothing (per image, batches of 32)", mix, stack),
+        (DECODE, load, [paths[i % len(paths)] for i in range(images)], 1),
+        (RESIZE, crop_resize, None, 1),
+        (RAND_AUGMENT, rand_augment, None, 1),
+        (NORMALIZE, lambda image: normalize(to_tensor(image)), None, 1),
+        (ERASING, erasing, None, 1),
+        (MIX, mix, stack, BATCH),
     ]
 
 
@@ -96,6 +106,19 @@ def keras_deit_stages(paths, images):
         encoded = tf.io.read_file(path_table[index % len(paths)])
         return index, decode_window(encoded, lambda size: sample_crop_window(size, crop_seed))
 
+    def resize(index, image):
+        return index, resize_bicubic(image, (224, 224))
+
+    def augment(index, image):
+        return index, rand_augment(image, seeds(index)[2])
+
+    def erase(index, image):
+        return index, random_erasing(image, seeds(index)[3], probability=0.25)
+
+    def mix(index, image):
+        return mix_batch(image, tf.cast(index % 2, tf.int32), tf.stack([index[0], index[0]]), num_classes=2,
+                         label_smoothing=0.1)
+
     def cached(dataset):
         dataset = dataset.with_options(options).cache()
         for _ in dataset:  # fills the cache: the next stage reads stored tensors
@@ -104,21 +127,16 @@ def keras_deit_stages(paths, images):
 
     indices = tf.data.Dataset.range(images)
     crops = cached(indices.map(decode))
-    resized = cached(crops.map(lambda index, image: (index, resize_bicubic(image, (224, 224)))))
-    augmented = cached(resized.map(lambda index, image: (index, rand_augment(image, seeds(index)[2]))))
-    erased = cached(augmented.map(
-        lambda index, image: (index, random_erasing(image, seeds(index)[3], probability=0.25))))
-    batches = erased.batch(BATCH, drop_remainder=True).map(
-        lambda index, image: mix_batch(image, tf.cast(index % 2, tf.int32), tf.stack([index[0], index[0]]), num_classes=2,
-                                       label_smoothing=0.1))
+    resized = cached(crops.map(resize))
+    augmented = cached(resized.map(augment))
+    erased = cached(augmented.map(erase))
     stages = {
-        "tf.data + Python per element (identity map over cached images)": (resized.map(lambda index, image: image), 1),
-        "read + decode (timm: the whole image; keras_deit: the crop)": (indices.map(decode), 1),
-        "crop + antialiased bicubic resize to 224": (crops.map(lambda i, image: resize_bicubic(image, (224, 224))), 1),
-        "RandAugment m9-mstd0.5": (resized.map(lambda index, image: rand_augment(image, seeds(index)[2])), 1),
-        "random erasing (p 0.25)": (
-            augmented.map(lambda index, image: random_erasing(image, seeds(index)[3], probability=0.25)), 1),
-        "Mixup / CutMix + label smoothing (per image, batches of 32)": (batches, BATCH),
+        PER_ELEMENT: (resized.map(lambda index, image: (index, image)), 1),
+        DECODE: (indices.map(decode), 1),
+        RESIZE: (crops.map(resize), 1),
+        RAND_AUGMENT: (resized.map(augment), 1),
+        ERASING: (augmented.map(erase), 1),
+        MIX: (erased.batch(BATCH, drop_remainder=True).map(mix), BATCH),
     }
     return {name: (dataset.with_options(options), per_element) for name, (dataset, per_element) in stages.items()}
 
@@ -150,16 +168,15 @@ def main():
         for _ in range(images // per_element):
             next(iterator)
 
-    timm_rows = timm_stages(paths, images)
     timm_inputs, timm_runs = None, {}
-    for name, transform, inputs in timm_rows:
+    for name, transform, inputs, per_input in timm_stages(paths, images):
         if callable(inputs):
             inputs = inputs(timm_inputs)
         elif inputs is None:
             inputs = timm_inputs
         outputs = [transform(item) for item in inputs]  # also the warm-up
         timm_runs[name] = (lambda transform=transform, inputs=inputs: [transform(item) for item in inputs],
-                           len(inputs) * (BATCH if name.startswith("Mixup") else 1))
+                           len(inputs) * per_input)
         timm_inputs = outputs
 
     def keras_deit_run(iterator, elements):
@@ -168,26 +185,24 @@ def main():
                 next(iterator)
         return run
 
-    times = {name: {"timm": [], "keras_deit": []} for name in keras_deit}
+    runs = {"timm": timm_runs, "keras_deit": {
+        name: (keras_deit_run(iterator, images // per_element), images // per_element * per_element)
+        for name, (iterator, per_element) in keras_deit.items()
+    }}
+    times = {name: {side: [] for side in runs} for name in STAGES}
     for _ in range(windows):
-        for name, (iterator, per_element) in keras_deit.items():
-            elements = images // per_element
-            times[name]["keras_deit"].append(cpu_ms_per_image(keras_deit_run(iterator, elements), elements * per_element))
-            if name in timm_runs:
-                run, count = timm_runs[name]
-                times[name]["timm"].append(cpu_ms_per_image(run, count))
-        run, count = timm_runs["to tensor + normalize"]
-        times.setdefault("to tensor + normalize", {"timm": [], "keras_deit": []})["timm"].append(
-            cpu_ms_per_image(run, count))
+        for name in STAGES:
+            for side, side_runs in runs.items():
+                if name in side_runs:
+                    times[name][side].append(cpu_ms_per_image(*side_runs[name]))
 
     print(machine_line())
     print(f"one thread each; {windows} window(s) of {images} images a stage; CPU ms per image (median)")
     print()
     print("| stage | timm | keras_deit | vs timm |")
     print("|---|---|---|---|")
-    order = ["tf.data + Python per element (identity map over cached images)"] + [name for name, _, _ in timm_rows]
     total = {"timm": 0.0, "keras_deit": 0.0}
-    for name in order:
+    for name in STAGES:
         row = {side: statistics.median(values) if values else None for side, values in times[name].items()}
         for side, value in row.items():
             total[side] += value or 0.0

@@ -38,8 +38,9 @@ def test_jit_compile_parses_as_bool_or_auto_and_round_trips_through_json():
     assert config.training.jit_compile == "auto"
     for text, value in (("true", True), ("False", False), ("auto", "auto")):
         changed = apply_overrides(config, [f"training.jit_compile={text}"])
-        assert changed.training.jit_compile is value if isinstance(value, bool) else changed.training.jit_compile == value
-        assert from_dict(json.loads(json.dumps(to_dict(changed)))).training.jit_compile == value
+        round_tripped = from_dict(json.loads(json.dumps(to_dict(changed)))).training.jit_compile
+        for parsed in (changed.training.jit_compile, round_tripped):
+            assert parsed == value and type(parsed) is type(value)
     # 1 == True in Python, but it is not the choice True.
     for text in ("1", "xla", "yes"):
         with pytest.raises(ValueError, match=r"training.jit_compile=.*expected one of 'auto', True, False"):
