@@ -4,6 +4,7 @@ from keras_deit.layers.attention import MultiHeadSelfAttention
 from keras_deit.layers.drop_path import DropPath
 from keras_deit.layers.encoder_block import EncoderBlock
 from keras_deit.layers.image_normalization import ImageNormalization
+from keras_deit.layers.layer_norm import LayerNorm
 from keras_deit.layers.mlp import Mlp
 from keras_deit.layers.patch_embedding import PatchEmbedding
 from keras_deit.layers.position_embedding import PositionEmbedding
@@ -14,6 +15,7 @@ __all__ = [
     "DropPath",
     "EncoderBlock",
     "ImageNormalization",
+    "LayerNorm",
     "Mlp",
     "MultiHeadSelfAttention",
     "PatchEmbedding",

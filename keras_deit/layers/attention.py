@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_deit.layers.dense import dense
 from keras_deit.layers.initializers import deit_normal
 
 
@@ -47,7 +48,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def call(self, tokens, return_attention_scores=False):
         batch, length = ops.shape(tokens)[0], ops.shape(tokens)[1]
-        qkv = ops.reshape(self.qkv(tokens), (batch, length, 3, self.num_heads, self.head_dim))
+        qkv = ops.reshape(dense(self.qkv, tokens), (batch, length, 3, self.num_heads, self.head_dim))
         # (batch, length, heads, head_dim) each.
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         # Written out rather than keras.ops.dot_product_attention: under XLA on CPU the
@@ -56,7 +57,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         # float32 softmax: in float16 / bfloat16 it overflows (official DeiT NaN issues).
         scores = ops.softmax(ops.cast(logits, "float32"), axis=-1)
         context = ops.einsum("bhts,bshd->bthd", ops.cast(scores, value.dtype), value)
-        output = self.proj(ops.reshape(context, (batch, length, self.num_heads * self.head_dim)))
+        output = dense(self.proj, ops.reshape(context, (batch, length, self.num_heads * self.head_dim)))
         return (output, scores) if return_attention_scores else output
 
     def compute_output_shape(self, input_shape):

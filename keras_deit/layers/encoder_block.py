@@ -4,6 +4,7 @@ import keras
 
 from keras_deit.layers.attention import MultiHeadSelfAttention
 from keras_deit.layers.drop_path import DropPath
+from keras_deit.layers.layer_norm import LayerNorm
 from keras_deit.layers.mlp import Mlp
 
 LAYER_NORM_EPSILON = 1e-6  # timm's ViT LayerNorm; Keras' default 1e-3 would differ.
@@ -38,9 +39,9 @@ class EncoderBlock(keras.layers.Layer):
     def build(self, input_shape):
         embed_dim = input_shape[-1]
         norm = dict(epsilon=LAYER_NORM_EPSILON, dtype=self.dtype_policy)
-        self.norm1 = keras.layers.LayerNormalization(name="norm1", **norm)
+        self.norm1 = LayerNorm(name="norm1", **norm)
         self.attn = MultiHeadSelfAttention(num_heads=self.num_heads, dtype=self.dtype_policy, name="attn")
-        self.norm2 = keras.layers.LayerNormalization(name="norm2", **norm)
+        self.norm2 = LayerNorm(name="norm2", **norm)
         self.mlp = Mlp(hidden_dim=int(embed_dim * self.mlp_ratio), dtype=self.dtype_policy, name="mlp")
         for layer in (self.norm1, self.attn, self.norm2, self.mlp):
             layer.build(input_shape)

@@ -24,13 +24,11 @@ import math
 
 from keras import ops
 
+from keras_deit.layers.token_sum import sum_over_tokens
+from keras_deit.layers.upstream import upstream_gradient
+
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-def _upstream(args, upstream):
-    # The TensorFlow backend passes the upstream gradient positionally, JAX by keyword.
-    return args[0] if upstream is None else upstream
 
 
 def _cdf(x):
@@ -51,7 +49,7 @@ def gelu_exact(x):
     """
 
     def gradient(*args, upstream=None):
-        return _upstream(args, upstream) * _slope(x, _cdf(x))
+        return upstream_gradient(args, upstream) * _slope(x, _cdf(x))
 
     return ops.gelu(x, approximate=False), gradient
 
@@ -68,7 +66,7 @@ def gelu_dense(hidden, kernel, bias):
     outputs = ops.matmul(ops.gelu(hidden, approximate=False), kernel) + bias
 
     def gradient(*args, upstream=None):
-        upstream = _upstream(args, upstream)
+        upstream = upstream_gradient(args, upstream)
         # A dependency on the upstream gradient: without it XLA's and Grappler's common
         # subexpression elimination merge the recomputation with the forward's GELU and
         # keep its intermediates alive until here, the memory this op exists to save.
@@ -79,7 +77,7 @@ def gelu_dense(hidden, kernel, bias):
         kernel_gradient = ops.matmul(
             ops.transpose(ops.reshape(activation, (-1, width))), ops.reshape(upstream, (-1, features))
         )
-        bias_gradient = ops.sum(ops.reshape(upstream, (-1, features)), axis=0)
+        bias_gradient = sum_over_tokens(upstream)
         hidden_gradient = ops.matmul(upstream, ops.transpose(kernel)) * _slope(recomputed, cdf)
         return hidden_gradient, kernel_gradient, bias_gradient
 

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_deit.layers.dense import dense
 from keras_deit.layers.gelu import gelu_dense, gelu_exact
 from keras_deit.layers.initializers import deit_normal
 
@@ -36,7 +37,7 @@ class Mlp(keras.layers.Layer):
         # The erf GELU of the official weights (not the tanh one), with gradients that
         # keep only its input (gelu.py): fc2 with the GELU in one op, unless fc2 is
         # quantized or has LoRA, whose kernels only the Dense layer itself knows.
-        hidden = self.fc1(tokens)
+        hidden = dense(self.fc1, tokens)
         if self.fc2.quantization_mode is not None or self.fc2.lora_enabled:
             return self.fc2(gelu_exact(hidden))
         kernel = ops.cast(self.fc2.kernel, hidden.dtype)

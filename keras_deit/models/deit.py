@@ -6,6 +6,7 @@ from keras import ops
 from keras_deit.layers.encoder_block import LAYER_NORM_EPSILON, EncoderBlock
 from keras_deit.layers.image_normalization import ImageNormalization
 from keras_deit.layers.initializers import deit_normal
+from keras_deit.layers.layer_norm import LayerNorm
 from keras_deit.layers.patch_embedding import PatchEmbedding
 from keras_deit.layers.position_embedding import PositionEmbedding
 from keras_deit.layers.tokens import PrefixTokens
@@ -168,7 +169,7 @@ class DeiT(keras.Model):
             )
             for index in range(depth)
         ]
-        self.norm = keras.layers.LayerNormalization(
+        self.norm = LayerNorm(
             epsilon=LAYER_NORM_EPSILON, dtype=policy, name="norm"
         )
         self.head, self.head_dist = self._new_heads(num_classes) if include_top else (None, None)
