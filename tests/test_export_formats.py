@@ -60,12 +60,14 @@ def test_litert_dynamic_range_quantizes_every_block_matmul(model, tmp_path):
     write_litert(model, path, optimizations=[tf.lite.Optimize.DEFAULT])
     interpreter = tf.lite.Interpreter(model_path=path)
     int8_matmuls = {
-        detail["name"].split("/")[1] + "/" + detail["name"].split("/")[-3]
+        (detail["name"].split("/")[1], tuple(detail["shape"]))
         for detail in interpreter.get_tensor_details()
         if detail["dtype"] == np.int8 and "MatMul" in detail["name"]
     }
-    # qkv, proj, fc1, fc2 of each of the 2 blocks hold int8 weights.
-    assert len(int8_matmuls) == 4 * TINY["depth"], int8_matmuls
+    # qkv, proj, fc1, fc2 of each of the 2 blocks hold int8 weights (output x input, by shape).
+    width = TINY["embed_dim"]
+    shapes = {(3 * width, width), (width, width), (4 * width, width), (width, 4 * width)}
+    assert int8_matmuls == {(f"blocks_{i}_1", shape) for i in range(TINY["depth"]) for shape in shapes}, int8_matmuls
     images = np.random.default_rng(4).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
     logits = _litert_logits(interpreter, images)
     expected = np.asarray(model(images))
