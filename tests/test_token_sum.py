@@ -1,5 +1,5 @@
-"""The sum over tokens as a matrix product, and the LayerNorm and Dense whose gradients use it: values and gradients against
-NumPy (float64) and torch's autograd of `F.layer_norm`."""
+"""The sum over tokens as a matrix product, and the LayerNorm and Dense whose gradients use
+it: values and gradients against NumPy (float64) and torch's autograd of `F.layer_norm`."""
 
 import keras
 import numpy as np
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from keras_deit.layers.dense import dense
-from keras_deit.layers.layer_norm import LayerNorm
+from keras_deit.layers.layer_norm import LayerNorm, layer_norm
 from keras_deit.layers.token_sum import sum_over_tokens
 
 RNG = np.random.default_rng(0)
@@ -38,8 +38,6 @@ def test_layer_norm_values_and_gradients_equal_torch_layer_norm():
     gamma, beta = RNG.normal(size=(2, 24)).astype("float32")
     norm.set_weights([gamma, beta])
     upstream = RNG.normal(size=x.shape).astype("float32")
-    from keras_deit.layers.layer_norm import layer_norm
-
     output, (dx, dgamma, dbeta) = _tape(lambda *a: layer_norm(*a, 1e-6), [x, gamma, beta], upstream)
     tx, tgamma, tbeta = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (x, gamma, beta))
     reference = F.layer_norm(tx, (24,), tgamma, tbeta, 1e-6)

@@ -33,9 +33,14 @@ def bias_add(x, bias):
     return x + bias, gradient
 
 
+def kernel_is_private(layer):
+    """Whether only `layer(...)` itself can apply the Dense layer's kernel: quantized, or with LoRA."""
+    return layer.quantization_mode is not None or layer.lora_enabled
+
+
 def dense(layer, inputs):
     """`layer(inputs)` for a built `keras.layers.Dense` without activation."""
-    if layer.quantization_mode is not None or layer.lora_enabled:
+    if kernel_is_private(layer):
         return layer(inputs)
     kernel = ops.cast(layer.kernel, inputs.dtype)
     return bias_add(ops.matmul(inputs, kernel), ops.cast(layer.bias, inputs.dtype))

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_deit.layers.dense import dense
+from keras_deit.layers.dense import dense, kernel_is_private
 from keras_deit.layers.gelu import gelu_dense, gelu_exact
 from keras_deit.layers.initializers import deit_normal
 
@@ -38,7 +38,7 @@ class Mlp(keras.layers.Layer):
         # keep only its input (gelu.py): fc2 with the GELU in one op, unless fc2 is
         # quantized or has LoRA, whose kernels only the Dense layer itself knows.
         hidden = dense(self.fc1, tokens)
-        if self.fc2.quantization_mode is not None or self.fc2.lora_enabled:
+        if kernel_is_private(self.fc2):
             return self.fc2(gelu_exact(hidden))
         kernel = ops.cast(self.fc2.kernel, hidden.dtype)
         return gelu_dense(hidden, kernel, ops.cast(self.fc2.bias, hidden.dtype))
