@@ -20,7 +20,11 @@ Parts (distilled student, 224x224, float32, stochastic depth 0.1, random weights
 - distillation step: `benchmarks/distillation_step.py`'s step (`train_on_batch`), teacher included;
 - one layer of one block, forward + backward with its weight gradients, on (batch, tokens,
   width): LayerNorm, attention (qkv, softmax attention, proj), MLP (fc1, exact GELU, fc2),
-  and the whole encoder block.
+  and the whole encoder block;
+- the attention core alone, `softmax(q k^T / sqrt(d)) v` forward + backward on one block's
+  (batch, heads, tokens, head_dim) queries, keys and values: timm's call of torch's
+  `F.scaled_dot_product_attention` (a fused kernel), keras_deit's
+  `keras_deit.layers.scaled_dot_product` (two matrix products and a float32 softmax).
 """
 
 import argparse
@@ -83,7 +87,24 @@ def timm_parts(model_name, batch):
             output = layer(tokens)
             output.backward(torch.ones_like(output))
         parts[name] = layer_step
+    heads, head_dim = block.attn.num_heads, student.embed_dim // block.attn.num_heads
+    # timm's layout after its qkv permute: (batch, heads, tokens, head_dim).
+    qkv = [torch.randn(batch, heads, tokens.shape[1], head_dim, requires_grad=True) for _ in range(3)]
+
+    def attention_core():
+        for tensor in qkv:
+            tensor.grad = None
+        output = F.scaled_dot_product_attention(*qkv)
+        output.backward(torch.ones_like(output))
+    parts["attention core"] = attention_core
     return parts
+
+
+def _core_inputs(student, batch, rng):
+    """keras_deit's attention-core inputs: (batch, tokens, heads, head_dim) queries, keys, values."""
+    attention = student.blocks[0].attn
+    shape = (batch, student.pos_embed.sequence_length, attention.num_heads, attention.head_dim)
+    return [rng.standard_normal(shape).astype("float32") for _ in range(3)], attention.scale
 
 
 # ---------------------------------------------------------------- keras_deit
@@ -105,7 +126,10 @@ def tensorflow_parts(model_name, batch, jit_compile):
     """{part: callable} of keras_deit on TensorFlow, with XLA or as a plain graph."""
     import distillation_step
     import keras
+    import numpy as np
     import tensorflow as tf
+
+    from keras_deit.layers.scaled_dot_product import scaled_dot_product_attention
 
     student = _student(model_name)
     teacher = distillation_step.teacher()
@@ -163,8 +187,20 @@ def tensorflow_parts(model_name, batch, jit_compile):
             with tf.GradientTape() as tape:
                 tape.watch(tokens)
                 output = layer(tokens)
-            return tape.gradient(output, [tokens] + layer.trainable_variables)[0]
-        parts[name] = lambda step=layer_gradients: step(tokens).numpy()
+            # Every gradient is returned, as timm's backward fills every .grad: a function
+            # returning only the tokens' gradient lets TensorFlow prune the weights' ones.
+            return tape.gradient(output, [tokens] + layer.trainable_variables)
+        parts[name] = lambda step=layer_gradients: step(tokens)[0].numpy()
+    arrays, scale = _core_inputs(student, batch, np.random.default_rng(0))
+    qkv = [tf.constant(array) for array in arrays]
+
+    @compiled
+    def core_gradients(query, key, value):
+        with tf.GradientTape() as tape:
+            tape.watch([query, key, value])
+            context, _ = scaled_dot_product_attention(query, key, value, scale=scale)
+        return tape.gradient(context, [query, key, value])
+    parts["attention core"] = lambda: core_gradients(*qkv)[0].numpy()
     return parts
 
 
@@ -174,6 +210,8 @@ def jax_parts(model_name, batch):
     import jax
     import keras
     import numpy as np
+
+    from keras_deit.layers.scaled_dot_product import scaled_dot_product_attention
 
     student = _student(model_name)
     teacher = distillation_step.teacher()
@@ -231,6 +269,14 @@ def jax_parts(model_name, batch):
 
         layer_gradients = jax.jit(jax.grad(layer_sum, argnums=(0, 1)))
         parts[name] = lambda step=layer_gradients, t=layer_trainable: jax.block_until_ready(step(t, tokens))
+    arrays, scale = _core_inputs(student, batch, rng)
+    qkv = [jax.numpy.asarray(array) for array in arrays]
+
+    def core_sum(query, key, value):
+        return scaled_dot_product_attention(query, key, value, scale=scale)[0].sum()
+
+    core_gradients = jax.jit(jax.grad(core_sum, argnums=(0, 1, 2)))
+    parts["attention core"] = lambda: jax.block_until_ready(core_gradients(*qkv))
     return parts
 
 

@@ -27,6 +27,8 @@ merged.shape, sizes.shape  # (2, 13, 8), (2, 13, 1)
 import numpy as np
 from keras import ops
 
+from keras_deit.layers.scaled_dot_product import scaled_dot_product_attention
+
 
 def max_merges(num_tokens, num_protected):
     """How many tokens one bipartite matching can remove: half the unprotected ones."""
@@ -160,13 +162,8 @@ def proportional_attention(attention, tokens, sizes):
     heads, head_dim = attention.num_heads, attention.head_dim
     qkv = ops.reshape(attention.qkv(tokens), (batch, length, 3, heads, head_dim))
     query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-    logits = ops.einsum("bthd,bshd->bhts", query * ops.cast(attention.scale, query.dtype), key)
-    # float32 softmax, as MultiHeadSelfAttention: float16 / bfloat16 overflow here.
-    logits = ops.cast(logits, "float32")
-    if sizes is not None:
-        logits = logits + ops.log(sizes)[:, None, None, :, 0]
-    scores = ops.softmax(logits, axis=-1)
-    context = ops.einsum("bhts,bshd->bthd", ops.cast(scores, value.dtype), value)
+    bias = None if sizes is None else ops.log(sizes)[:, None, None, :, 0]
+    context, _ = scaled_dot_product_attention(query, key, value, scale=attention.scale, logit_bias=bias)
     output = attention.proj(ops.reshape(context, (batch, length, heads * head_dim)))
     return output, ops.mean(key, axis=2)
 
