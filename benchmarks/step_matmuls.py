@@ -98,6 +98,23 @@ def runtimes(a, b, transpose_a, transpose_b):
     return {"torch": torch_matmul, "TF + XLA": tensorflow(True), "TF graph": tensorflow(False)}
 
 
+def table_cells(seconds, show):
+    """One row's cells: `show(time)` of each runtime's time, and each TensorFlow runtime's speed relative to torch.
+
+    Example:
+    ```python
+    table_cells({"torch": 1.0, "TF + XLA": 2.0, "TF graph": 1.0}, lambda time: f"{time:.1f} s")
+    # "1.0 s | 2.0 s | 0.50x | 1.0 s | 1.00x"
+    ```
+    """
+    cells = []
+    for runtime, time in seconds.items():
+        cells.append(show(time))
+        if runtime != "torch":
+            cells.append(f"{seconds['torch'] / time:.2f}x")
+    return " | ".join(cells)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="tiny", help="student size")
@@ -125,20 +142,12 @@ def main():
         seconds = time_in_turns(runtimes(a, b, transpose_a, transpose_b), repeats, warmup)
         flops = 2 * count * m * k * n
         step_flops += depth * flops
-        cells = []
         for runtime in names:
             step_seconds[runtime] += depth * seconds[runtime]
-            cells.append(f"{flops / seconds[runtime] / 1e9:.0f}")
-            if runtime != "torch":
-                cells.append(f"{seconds['torch'] / seconds[runtime]:.2f}x")
-        print(f"| {name} | {count} x {m} x {k} x {n} | {flops / 1e9:.2f} | " + " | ".join(cells) + " |",
-              flush=True)
-    cells = []
-    for runtime in names:
-        cells.append(f"{step_seconds[runtime] * 1e3:.0f} ms")
-        if runtime != "torch":
-            cells.append(f"{step_seconds['torch'] / step_seconds[runtime]:.2f}x")
-    print(f"| all {depth} blocks' products in one step | | {step_flops / 1e9:.0f} | " + " | ".join(cells) + " |")
+        cells = table_cells(seconds, lambda time: f"{flops / time / 1e9:.0f}")
+        print(f"| {name} | {count} x {m} x {k} x {n} | {flops / 1e9:.2f} | {cells} |", flush=True)
+    cells = table_cells(step_seconds, lambda time: f"{time * 1e3:.0f} ms")
+    print(f"| all {depth} blocks' products in one step | | {step_flops / 1e9:.0f} | {cells} |")
 
 
 if __name__ == "__main__":
