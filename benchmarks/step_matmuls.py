@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 BATCH = 32
 TOKENS = 198
 MODELS = {"tiny": (192, 3, 12), "small": (384, 6, 12)}  # width, heads, depth
+RUNTIMES = ("torch", "TF + XLA", "TF graph")  # the table's columns; torch is the reference
 
 
 def block_products(width, heads, batch=BATCH, tokens=TOKENS):
@@ -41,7 +42,7 @@ def block_products(width, heads, batch=BATCH, tokens=TOKENS):
 
     Example:
     ```python
-    block_products(192, 3)[0]  # ("qkv: forward", 1, 6336, 192, 576, False, False)
+    block_products(192, 3)[0]  # ("qkv: forward x W", 1, 6336, 192, 576, False, False)
     ```
     """
     rows = batch * tokens
@@ -75,7 +76,7 @@ def operands(count, m, k, n, transpose_a, transpose_b, rng):
 
 
 def runtimes(a, b, transpose_a, transpose_b):
-    """{runtime: call} of one product: torch, TF + XLA, TF graph."""
+    """{runtime: call} of one product, for each of `RUNTIMES`."""
     import tensorflow as tf
 
     torch_a, torch_b = torch.from_numpy(a), torch.from_numpy(b)
@@ -95,7 +96,7 @@ def runtimes(a, b, transpose_a, transpose_b):
         # function synchronously, so the call returns with the product computed.
         return lambda: product(tf_a, tf_b)
 
-    return {"torch": torch_matmul, "TF + XLA": tensorflow(True), "TF graph": tensorflow(False)}
+    return dict(zip(RUNTIMES, (torch_matmul, tensorflow(True), tensorflow(False))))
 
 
 def table_cells(seconds, show):
@@ -130,19 +131,18 @@ def main():
     print(f"threads {threads}; DeiT-{arguments.model} blocks (width {width}, {heads} heads, depth {depth}), "
           f"batch {BATCH}, {TOKENS} tokens, float32, median of {repeats}; "
           f"torch {torch.__version__}, tf {tf.__version__}\n")
-    names = ("torch", "TF + XLA", "TF graph")
     print("| product (one block) | batch x m x k x n | GFLOP | " + " | ".join(
-        f"{name}: GFLOP/s" + ("" if name == "torch" else f" | {name} vs torch") for name in names) + " |")
-    print("|---|---|---|" + "---|" * (2 * len(names) - 1))
+        f"{name}: GFLOP/s" + ("" if name == "torch" else f" | {name} vs torch") for name in RUNTIMES) + " |")
+    print("|---|---|---|" + "---|" * (2 * len(RUNTIMES) - 1))
     rng = np.random.default_rng(0)
-    step_seconds = dict.fromkeys(names, 0.0)
+    step_seconds = dict.fromkeys(RUNTIMES, 0.0)
     step_flops = 0
     for name, count, m, k, n, transpose_a, transpose_b in block_products(width, heads):
         a, b = operands(count, m, k, n, transpose_a, transpose_b, rng)
         seconds = time_in_turns(runtimes(a, b, transpose_a, transpose_b), repeats, warmup)
         flops = 2 * count * m * k * n
         step_flops += depth * flops
-        for runtime in names:
+        for runtime in RUNTIMES:
             step_seconds[runtime] += depth * seconds[runtime]
         cells = table_cells(seconds, lambda time: f"{flops / time / 1e9:.0f}")
         print(f"| {name} | {count} x {m} x {k} x {n} | {flops / 1e9:.2f} | {cells} |", flush=True)
